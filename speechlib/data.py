@@ -1,0 +1,220 @@
+"""Speech Commands on disk: finding it, listing it, reading its clips.
+
+Taught in notebook 01 (loading the dataset) and 02 (refining lengths).
+
+The layout is the official one (and torchaudio's ``SPEECHCOMMANDS``)::
+
+    root/
+      <word>/<speaker>_nohash_<n>.wav      # or .flac: soundfile reads both
+      validation_list.txt                  # "<word>/<file>" per line
+      testing_list.txt
+      _background_noise_/*.wav             # long noise recordings, not clips
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+SAMPLE_RATE = 16000
+CLIP_SAMPLES = 16000  # one second at 16 kHz
+AUDIO_EXTENSIONS = (".wav", ".flac")
+NOISE_FOLDER = "_background_noise_"
+SUBSETS = ("training", "validation", "testing")
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_DIR / "data"
+BUNDLED_ROOT = DATA_DIR / "bundled"
+# Where `speechlib download` puts the real set: torchaudio's layout, so either tool finds it.
+REAL_VERSIONS = ("v0.02", "v0.01")
+
+
+class DataError(ValueError):
+    """A problem with the data on disk. The message names the file and what is wrong."""
+
+
+def real_root(version: str = "v0.02", data_dir: Path | str = DATA_DIR) -> Path:
+    """Where the real Speech Commands ``version`` lives once downloaded into ``data_dir``."""
+    return Path(data_dir) / "SpeechCommands" / f"speech_commands_{version}"
+
+
+def _looks_complete(root: Path) -> bool:
+    """A real tree counts only when both split lists and at least 30 word folders are there."""
+    if not (root / "validation_list.txt").is_file() or not (root / "testing_list.txt").is_file():
+        return False
+    words = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]
+    return len(words) >= 30
+
+
+def find_root(root: str | os.PathLike | None = None, verbose: bool = True) -> Path:
+    """Pick the dataset folder: ``root``; else ``$SPEECHLIB_DATA``; else a downloaded real
+    v0.02 tree under data/; else the bundled synthetic set. Says which in one line."""
+    if root is not None:
+        chosen, why = Path(root), "given root"
+    elif os.environ.get("SPEECHLIB_DATA"):
+        chosen, why = Path(os.environ["SPEECHLIB_DATA"]), "from $SPEECHLIB_DATA"
+    else:
+        candidates = [real_root("v0.02"), DATA_DIR / "speech_commands_v0.02"]
+        real = [c for c in candidates if c.is_dir() and _looks_complete(c)]
+        if real:
+            chosen, why = real[0], "real Speech Commands v0.02"
+        else:
+            chosen, why = BUNDLED_ROOT, "bundled synthetic set; `speechlib download` gets the real one"
+    if not chosen.is_dir():
+        raise DataError(f"{chosen}: dataset root not found ({why})")
+    if verbose:
+        print(f"speechlib: using {_display(chosen)} ({why})")
+    return chosen
+
+
+def _display(path: Path) -> str:
+    """Paths inside the repository are shown relative to it, so outputs match on every machine."""
+    try:
+        return str(path.resolve().relative_to(REPO_DIR))
+    except ValueError:
+        return str(path)
+
+
+def list_labels(root: Path | str) -> list[str]:
+    """The words: the sub-folders of ``root``, sorted (folders starting with _ or . are not words)."""
+    root = Path(root)
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+
+
+def _read_list(root: Path, name: str) -> set[str]:
+    path = root / name
+    if not path.is_file():
+        raise DataError(f"{path}: split list missing (needed for the {name.split('_')[0]} subset)")
+    with open(path) as f:
+        return {line.strip() for line in f if line.strip()}
+
+
+def parse_filename(relative_path: str) -> tuple[str, str, int]:
+    """``'yes/0a7c2a8d_nohash_1.wav'`` -> ``('yes', '0a7c2a8d', 1)``: label, speaker, utterance."""
+    label, name = relative_path.split("/")
+    stem = name.rsplit(".", 1)[0]
+    speaker_id, sep, utterance = stem.partition("_nohash_")
+    if not sep or not utterance.isdigit():
+        raise DataError(f"{relative_path}: file name is not <speaker>_nohash_<n>.<ext>")
+    return label, speaker_id, int(utterance)
+
+
+def read_clip(path: Path | str, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Read one mono clip as a float32 tensor of shape ``(1, n)`` in [-1, 1].
+
+    Strict, as a dataset should be: an unreadable file, a wrong sample rate or more than one
+    channel raises :class:`DataError` naming the file. (``load_audio`` converts instead.)
+    """
+    path = Path(path)
+    try:
+        samples, file_rate = sf.read(path, dtype="float32", always_2d=True)  # (n, channels)
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise DataError(f"{path}: not a readable audio file ({error})") from error
+    if samples.shape[0] == 0:
+        raise DataError(f"{path}: contains no samples")
+    if file_rate != sample_rate:
+        raise DataError(f"{path}: sample rate is {file_rate} Hz, expected {sample_rate} Hz")
+    if samples.shape[1] != 1:
+        raise DataError(f"{path}: has {samples.shape[1]} channels, expected mono")
+    return torch.from_numpy(np.ascontiguousarray(samples.T))  # (1, n)
+
+
+def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Read any audio file soundfile understands and convert it: channels averaged to mono,
+    resampled to ``sample_rate``. Returns ``(1, n)`` float32. For your own recordings (notebook 07)."""
+    import torchaudio.functional as AF  # only needed here; keeps `import speechlib.data` light
+
+    path = Path(path)
+    try:
+        samples, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise DataError(f"{path}: not a readable audio file ({error})") from error
+    if samples.shape[0] == 0:
+        raise DataError(f"{path}: contains no samples")
+    waveform = torch.from_numpy(np.ascontiguousarray(samples.T)).mean(dim=0, keepdim=True)
+    if file_rate != sample_rate:
+        waveform = AF.resample(waveform, file_rate, sample_rate)
+    return waveform
+
+
+class SpeechCommands(torch.utils.data.Dataset):
+    """Google's Speech Commands (or any folder in its layout), like torchaudio's ``SPEECHCOMMANDS``.
+
+    Taught in notebook 01. Items are ``(waveform (1, n) float32, sample_rate, label, speaker_id,
+    utterance_number)``. ``subset`` is ``"training"`` (in neither split list), ``"validation"``,
+    ``"testing"`` or ``None`` for all clips. Labels come from folder names, never from decoding.
+
+    >>> ds = SpeechCommands(subset="testing")          # doctest: +SKIP
+    >>> waveform, sample_rate, label, speaker_id, n = ds[0]
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, subset: str | None = None, verbose: bool = True):
+        if subset is not None and subset not in SUBSETS:
+            raise DataError(f"unknown subset {subset!r}: choose one of {', '.join(SUBSETS)} or None")
+        self.root = find_root(root, verbose=verbose)
+        self.subset = subset
+        self.labels = list_labels(self.root)
+        if not self.labels:
+            raise DataError(f"{self.root}: no word folders found")
+        self._label_index = {label: i for i, label in enumerate(self.labels)}
+
+        files = []
+        for label in self.labels:
+            with os.scandir(self.root / label) as entries:  # one directory read per word: fast
+                files += [f"{label}/{e.name}" for e in entries if e.name.lower().endswith(AUDIO_EXTENSIONS)]
+        files.sort()
+        if subset in ("validation", "testing"):
+            wanted = _read_list(self.root, f"{subset}_list.txt")
+            files = [f for f in files if f in wanted]
+        elif subset == "training":
+            held_out = _read_list(self.root, "validation_list.txt") | _read_list(self.root, "testing_list.txt")
+            files = [f for f in files if f not in held_out]
+        self.files = files
+        self._parsed = [parse_filename(f) for f in files]  # fail early on a stray file name
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int):
+        label, speaker_id, utterance = self._parsed[index]
+        waveform = read_clip(self.root / self.files[index])
+        return waveform, SAMPLE_RATE, label, speaker_id, utterance
+
+    def __repr__(self) -> str:
+        return f"SpeechCommands(root={_display(self.root)!r}, subset={self.subset!r}, clips={len(self)}, labels={len(self.labels)})"
+
+    def label_to_index(self, label: str) -> int:
+        return self._label_index[label]
+
+    def index_to_label(self, index: int) -> str:
+        return self.labels[index]
+
+    @property
+    def targets(self) -> list[int]:
+        """The label index of every clip, from file names alone (no decoding)."""
+        return [self._label_index[label] for label, _, _ in self._parsed]
+
+    @property
+    def speakers(self) -> list[str]:
+        return [speaker for _, speaker, _ in self._parsed]
+
+    def clip_lengths(self) -> np.ndarray:
+        """Samples in every clip, read from the file headers only (no decoding). Notebook 02."""
+        lengths = np.empty(len(self.files), dtype=np.int64)
+        for i, f in enumerate(self.files):
+            try:
+                lengths[i] = sf.info(self.root / f).frames
+            except (sf.LibsndfileError, RuntimeError) as error:
+                raise DataError(f"{self.root / f}: not a readable audio file ({error})") from error
+        return lengths
+
+    def noise_files(self) -> list[Path]:
+        """The long recordings in ``_background_noise_`` (used for augmentation in notebook 06)."""
+        folder = self.root / NOISE_FOLDER
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
