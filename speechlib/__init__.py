@@ -6,7 +6,7 @@ Every public function's docstring names the notebook that teaches it.
 from .data import (CLIP_SAMPLES, SAMPLE_RATE, DataError, SpeechCommands, find_root, load_audio,
                    read_clip)
 from .device import pick_device
-from .models import SimpleNet, build_model, count_parameters
+from .models import CNN, SimpleNet, build_model, count_parameters
 from .training import (confusion_matrix, evaluate, load_checkpoint, load_model, predict, save_model,
                        train, train_one_epoch)
 from .transforms import make_collate, pad_trim

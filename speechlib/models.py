@@ -37,7 +37,64 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-MODELS = {"simplenet": SimpleNet}
+class LogMel(nn.Module):
+    """Clips ``(batch, 1, 16000)`` -> normalised log-mel images ``(batch, 1, n_mels, frames)``. Notebook 06.
+
+    Computed per batch inside the model, on the model's device: no feature files to keep in sync.
+    Each clip is scaled to zero mean and unit variance so loudness differences between recordings
+    (and between synthetic and real voices) matter less.
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 480, hop_length: int = 160, n_mels: int = 40):
+        super().__init__()
+        import torchaudio.transforms as T  # torchaudio is needed for spectrogram models only
+
+        self.melspec = T.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
+        self.to_db = T.AmplitudeToDB(top_db=80)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        mel = self.to_db(self.melspec(waveforms))  # (batch, 1, n_mels, frames)
+        mean = mel.mean(dim=(2, 3), keepdim=True)
+        std = mel.std(dim=(2, 3), keepdim=True)
+        return (mel - mean) / (std + 1e-5)
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3 convolution, batch norm, ReLU, then halve height and width."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class CNN(nn.Module):
+    """A small CNN on log-mel spectrograms treated as images. Taught in notebook 06.
+
+    Convolutions look at small time-frequency patches wherever they are, so a word shifted by a
+    few milliseconds still looks the same to them: the weakness of SimpleNet (notebook 05).
+    """
+
+    def __init__(self, num_classes: int = 35, n_mels: int = 40, channels: tuple[int, ...] = (16, 32, 64, 64)):
+        super().__init__()
+        self.features = LogMel(n_mels=n_mels)
+        blocks, in_channels = [], 1
+        for out_channels in channels:
+            blocks.append(conv_block(in_channels, out_channels))
+            in_channels = out_channels
+        self.body = nn.Sequential(*blocks)
+        self.head = nn.Linear(in_channels, num_classes)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        x = self.features(waveforms)  # (batch, 1, 40, 101)
+        x = self.body(x)  # (batch, 64, 2, 6)
+        x = x.mean(dim=(2, 3))  # (batch, 64): average over what is left of time and frequency
+        logits = self.head(x)  # (batch, num_classes)
+        return F.log_softmax(logits, dim=1)
+
+
+MODELS = {"simplenet": SimpleNet, "cnn": CNN}
 
 
 def build_model(name: str, num_classes: int = 35) -> nn.Module:
