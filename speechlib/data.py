@@ -58,7 +58,7 @@ def find_root(root: str | os.PathLike | None = None, verbose: bool = True) -> Pa
     elif os.environ.get("SPEECHLIB_DATA"):
         chosen, why = Path(os.environ["SPEECHLIB_DATA"]), "from $SPEECHLIB_DATA"
     else:
-        candidates = [real_root("v0.02"), DATA_DIR / "speech_commands_v0.02"]
+        candidates = [real_root("v0.02", DATA_DIR), DATA_DIR / "speech_commands_v0.02"]
         real = [c for c in candidates if c.is_dir() and _looks_complete(c)]
         if real:
             chosen, why = real[0], "real Speech Commands v0.02"
