@@ -10,9 +10,14 @@ import sys
 
 
 def _cmd_download(args) -> int:
-    from .download import download_speech_commands
+    from .data import DataError
+    from .download import DownloadError, download_speech_commands
 
-    path = download_speech_commands(version=args.version, root=args.root)
+    try:
+        path = download_speech_commands(version=args.version, root=args.root)
+    except (DownloadError, DataError) as error:  # the message already says what and where
+        print(f"speechlib download: {error}", file=sys.stderr)
+        return 1
     print(f"Speech Commands {args.version} is ready at {path}")
     return 0
 
