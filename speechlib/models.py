@@ -41,19 +41,23 @@ class LogMel(nn.Module):
     """Clips ``(batch, 1, 16000)`` -> normalised log-mel images ``(batch, 1, n_mels, frames)``. Notebook 06.
 
     Computed per batch inside the model, on the model's device: no feature files to keep in sync.
-    Each clip is scaled to zero mean and unit variance so loudness differences between recordings
-    (and between synthetic and real voices) matter less.
+    With ``normalize`` (the default) each clip is scaled to zero mean and unit variance, so loudness
+    differences between recordings (and between synthetic and real voices) matter less.
     """
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 480, hop_length: int = 160, n_mels: int = 40):
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 480, hop_length: int = 160, n_mels: int = 40,
+                 normalize: bool = True):
         super().__init__()
         import torchaudio.transforms as T  # torchaudio is needed for spectrogram models only
 
         self.melspec = T.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
         self.to_db = T.AmplitudeToDB(top_db=80)
+        self.normalize = normalize
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         mel = self.to_db(self.melspec(waveforms))  # (batch, 1, n_mels, frames)
+        if not self.normalize:
+            return mel
         mean = mel.mean(dim=(2, 3), keepdim=True)
         std = mel.std(dim=(2, 3), keepdim=True)
         return (mel - mean) / (std + 1e-5)
@@ -74,11 +78,17 @@ class CNN(nn.Module):
 
     Convolutions look at small time-frequency patches wherever they are, so a word shifted by a
     few milliseconds still looks the same to them: the weakness of SimpleNet (notebook 05).
+    With ``spec_augment`` (the default) random mel bands and frames are masked while training
+    (:class:`speechlib.augment.SpecAugment`); in eval mode nothing is masked.
     """
 
-    def __init__(self, num_classes: int = 35, n_mels: int = 40, channels: tuple[int, ...] = (16, 32, 64, 64)):
+    def __init__(self, num_classes: int = 35, n_mels: int = 40, channels: tuple[int, ...] = (16, 32, 64, 64),
+                 spec_augment: bool = True, normalize: bool = True):
         super().__init__()
-        self.features = LogMel(n_mels=n_mels)
+        from .augment import SpecAugment  # augment needs torchaudio, like LogMel
+
+        self.features = LogMel(n_mels=n_mels, normalize=normalize)
+        self.spec_augment = SpecAugment() if spec_augment else nn.Identity()
         blocks, in_channels = [], 1
         for out_channels in channels:
             blocks.append(conv_block(in_channels, out_channels))
@@ -88,6 +98,7 @@ class CNN(nn.Module):
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         x = self.features(waveforms)  # (batch, 1, 40, 101)
+        x = self.spec_augment(x)  # (batch, 1, 40, 101), masked in training mode only
         x = self.body(x)  # (batch, 64, 2, 6)
         x = x.mean(dim=(2, 3))  # (batch, 64): average over what is left of time and frequency
         logits = self.head(x)  # (batch, num_classes)
