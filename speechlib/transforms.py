@@ -36,3 +36,27 @@ def make_collate(labels: list[str], num_samples: int = CLIP_SAMPLES):
         return waveforms, targets
 
     return collate
+
+
+def center_on_loudest(waveform: torch.Tensor, num_samples: int = CLIP_SAMPLES,
+                      window: int = CLIP_SAMPLES // 10) -> torch.Tensor:
+    """Cut (or zero-pad) ``waveform`` to ``num_samples``, centred on its loudest part.
+
+    Taught in notebook 07: your own recording is rarely one second with the word in the middle,
+    as the training clips are. ``(1, n) -> (1, num_samples)``.
+
+    The loudest part is where the average energy over ``window`` samples (100 ms at 16 kHz) peaks:
+    one click or pop is a single sample, so it does not win against a spoken word. A recording
+    longer than ``num_samples`` keeps the ``num_samples`` around that peak (shifted to stay inside
+    the recording); a shorter one is padded with silence on both sides.
+    """
+    length = waveform.shape[-1]
+    if length <= num_samples:
+        left = (num_samples - length) // 2
+        return F.pad(waveform, (left, num_samples - length - left))
+    energy = waveform.pow(2).mean(dim=0, keepdim=True)  # (1, n): mono energy per sample
+    window = min(window, length)
+    envelope = F.avg_pool1d(energy.unsqueeze(0), window, stride=1).squeeze()  # (n - window + 1,)
+    center = int(envelope.argmax()) + window // 2
+    start = min(max(center - num_samples // 2, 0), length - num_samples)
+    return waveform[..., start:start + num_samples]

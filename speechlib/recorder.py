@@ -1,0 +1,169 @@
+"""Recognising your own voice: record in the browser, classify in the kernel.
+
+Taught in notebook 07. The browser half (``recorder.js``) records raw samples with the Web Audio
+API at whatever rate the sound card runs (often 48 kHz) and sends them here; this half turns them
+into the kind of clip the model was trained on (mono, 16 kHz, 1 s, word in the middle).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import anywidget
+import numpy as np
+import soundfile as sf
+import torch
+import traitlets
+from matplotlib.figure import Figure
+
+from .data import CLIP_SAMPLES, SAMPLE_RATE, DataError, load_audio
+from .transforms import center_on_loudest
+
+HERE = Path(__file__).parent
+
+
+def prepare_recording(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """A recording ``(channels, n)`` at any rate -> a training-like clip ``(1, 16000)``. Notebook 07.
+
+    Channels are averaged to mono, the rate is converted to 16 kHz, and the second around the
+    loudest part is kept (or the recording is padded to one second).
+    """
+    import torchaudio.functional as AF  # torchaudio only where it is needed
+
+    mono = waveform.mean(dim=0, keepdim=True)  # (1, n)
+    if sample_rate != SAMPLE_RATE:
+        mono = AF.resample(mono, sample_rate, SAMPLE_RATE)  # (1, n * 16000 / sample_rate)
+    return center_on_loudest(mono, CLIP_SAMPLES)  # (1, 16000)
+
+
+@torch.no_grad()
+def top_k(model: torch.nn.Module, clip: torch.Tensor, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
+    """The model's ``k`` most probable words for one clip ``(1, 16000)``, as ``(word, probability)``. Notebook 07."""
+    model.eval()
+    device = next(model.parameters()).device
+    log_probs = model(clip.unsqueeze(0).to(device))  # (1, num_classes)
+    probs, indices = log_probs.exp()[0].topk(k)  # (k,), (k,)
+    return [(labels[i], float(p)) for p, i in zip(probs.tolist(), indices.tolist())]
+
+
+def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
+    """Top-``k`` words for an audio file of any rate, length and channel count. Notebook 07.
+
+    An unreadable file raises :class:`speechlib.DataError` naming it.
+    """
+    waveform = load_audio(path, SAMPLE_RATE)  # (1, n) at 16 kHz, mono
+    return top_k(model, center_on_loudest(waveform, CLIP_SAMPLES), labels, k)
+
+
+def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_mels: int = 40) -> Figure:
+    """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side. Notebook 07.
+
+    A plain ``matplotlib.figure.Figure`` (not pyplot): nothing is drawn twice in the notebook.
+    """
+    import torchaudio.transforms as T
+
+    mel = T.MelSpectrogram(sample_rate=sample_rate, n_fft=480, hop_length=160, n_mels=n_mels)(clip)
+    log_mel = T.AmplitudeToDB(top_db=80)(mel)[0]  # (n_mels, frames)
+    seconds = clip.shape[-1] / sample_rate
+    figure = Figure(figsize=(9, 2.6), layout="constrained")
+    wave_ax, mel_ax = figure.subplots(1, 2)
+    wave_ax.plot(np.arange(clip.shape[-1]) / sample_rate, clip[0].numpy(), linewidth=0.5)
+    wave_ax.set(title="waveform", xlabel="time (s)", ylabel="amplitude", xlim=(0, seconds))
+    image = mel_ax.imshow(log_mel.numpy(), origin="lower", aspect="auto", extent=(0, seconds, 0, n_mels))
+    mel_ax.set(title="log-mel spectrogram", xlabel="time (s)", ylabel="mel bin")
+    figure.colorbar(image, ax=mel_ax, label="dB")
+    return figure
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """A figure as PNG file contents."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+def wav_bytes(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """A clip ``(1, n)`` as 16-bit WAV file contents, for the browser's <audio> player."""
+    buffer = io.BytesIO()
+    sf.write(buffer, clip[0].clamp(-1, 1).numpy(), sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
+    """The contents of an audio file (WAV, FLAC, OGG) -> ``(waveform (channels, n), sample_rate)``.
+
+    For files that arrive as bytes, e.g. uploaded in the browser. Bad data raises
+    :class:`speechlib.DataError` naming ``name``.
+    """
+    try:
+        samples, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)  # (n, channels)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        reason = getattr(error, "error_string", error)  # libsndfile's words, without the BytesIO repr
+        raise DataError(f"{name}: not a readable audio file ({reason})") from error
+    if samples.shape[0] == 0:
+        raise DataError(f"{name}: contains no samples")
+    return torch.from_numpy(np.ascontiguousarray(samples.T)), sample_rate  # (channels, n)
+
+
+class Recorder(anywidget.AnyWidget):
+    """Record about a second in the browser (or pick a file) and see the model's top-3 words.
+
+    Taught in notebook 07. ``Recorder(model, labels)``; show it as a cell's last line. It records
+    ``seconds`` (1.5 s: a little slack to start speaking; the loudest second is kept), then shows
+    the clip the model heard (player, waveform, mel spectrogram) and its three most probable words.
+    ``recorder.classify_file(path)`` does the same for a file on the kernel's machine.
+    """
+
+    _esm = HERE / "recorder.js"
+    _css = HERE / "recorder.css"
+
+    seconds = traitlets.Float(1.5).tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)  # what happened last, in words
+    error = traitlets.Unicode("").tag(sync=True)  # set instead of status when something failed
+    top3 = traitlets.List().tag(sync=True)  # [{"word": "yes", "probability": 0.97}, ...]
+    audio = traitlets.Bytes(b"").tag(sync=True)  # the 1 s clip the model heard, as WAV
+    image = traitlets.Bytes(b"").tag(sync=True)  # its waveform and mel spectrogram, as PNG
+
+    def __init__(self, model: torch.nn.Module, labels: list[str], **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+        self.labels = list(labels)
+        self.status = f"Press the button and say one of: {', '.join(self.labels)}."
+        self.on_msg(self._on_message)
+
+    def __repr__(self) -> str:
+        # Deterministic, so the notebook's saved output matches a fresh run (nbval).
+        return f"Recorder({len(self.labels)} words, records {self.seconds} s)"
+
+    def classify(self, waveform: torch.Tensor, sample_rate: int, source: str) -> list[tuple[str, float]]:
+        """Prepare a recording ``(channels, n)``, classify it and show everything in the widget."""
+        seconds = waveform.shape[-1] / sample_rate
+        clip = prepare_recording(waveform, sample_rate)  # (1, 16000)
+        best = top_k(self.model, clip, self.labels, k=3)
+        self.audio = wav_bytes(clip)
+        self.image = png_bytes(plot_clip(clip))
+        self.top3 = [{"word": word, "probability": probability} for word, probability in best]
+        loudness = "" if clip.abs().max() > 1e-3 else " It is silent: is the microphone muted?"
+        self.error = ""
+        self.status = f"{source}: {seconds:.2f} s at {sample_rate} Hz -> 1 s at {SAMPLE_RATE} Hz.{loudness}"
+        return best
+
+    def classify_file(self, path: str | Path) -> list[tuple[str, float]]:
+        """Classify an audio file on the kernel's machine and show it in the widget."""
+        samples, sample_rate = decode_audio(Path(path).read_bytes(), str(path))
+        return self.classify(samples, sample_rate, Path(path).name)
+
+    def _on_message(self, widget, content: dict, buffers: list) -> None:
+        # Messages from recorder.js: {"type": "recording", "sample_rate": 48000} + float32 samples,
+        # or {"type": "file", "name": "yes.wav"} + the file's bytes.
+        try:
+            if content.get("type") == "recording":
+                samples = torch.from_numpy(np.frombuffer(buffers[0], dtype=np.float32).copy())[None]  # (1, n)
+                self.classify(samples, int(content["sample_rate"]), "recording")
+            elif content.get("type") == "file":
+                samples, sample_rate = decode_audio(bytes(buffers[0]), content["name"])
+                self.classify(samples, sample_rate, content["name"])
+        except DataError as error:
+            self.top3 = []
+            self.error = str(error)
