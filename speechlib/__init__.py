@@ -9,6 +9,7 @@ from .device import pick_device
 from .models import CNN, SimpleNet, build_model, count_parameters
 from .training import (confusion_matrix, evaluate, load_checkpoint, load_model, predict, save_model,
                        train, train_one_epoch)
-from .transforms import make_collate, pad_trim
+from .recorder import Recorder, classify_file
+from .transforms import center_on_loudest, make_collate, pad_trim
 
 __version__ = "0.1.0"
