@@ -18,7 +18,10 @@ def train_one_epoch(model, loader, optimizer, device, progress: bool = True, des
     """One pass over ``loader``. Returns ``(batch_losses, accuracy)``. Notebook 04."""
     model.train()  # layers such as dropout behave differently when training
     batch_losses, correct, seen = [], 0, 0
-    for waveforms, targets in tqdm(loader, desc=description, disable=not progress, leave=False):
+    # The bar is updated by hand: tqdm.auto wrapping the loader would open an extra iterator, which
+    # draws from the loader's seeded generator and changes the shuffled order.
+    progress_bar = tqdm(total=len(loader), desc=description, disable=not progress, leave=False)
+    for waveforms, targets in loader:
         waveforms, targets = waveforms.to(device), targets.to(device)  # (batch, 1, 16000), (batch,)
         optimizer.zero_grad()  # gradients add up unless cleared
         log_probs = model(waveforms)  # (batch, num_classes)
@@ -28,6 +31,8 @@ def train_one_epoch(model, loader, optimizer, device, progress: bool = True, des
         batch_losses.append(loss.item())
         correct += (log_probs.argmax(dim=1) == targets).sum().item()
         seen += len(targets)
+        progress_bar.update(1)
+    progress_bar.close()
     return batch_losses, correct / max(seen, 1)
 
 
