@@ -3,6 +3,7 @@
 Every public function's docstring names the notebook that teaches it.
 """
 
+from .cache import ClipCache, ClipLoader, load_cache
 from .data import (CLIP_SAMPLES, SAMPLE_RATE, DataError, SpeechCommands, find_root, load_audio,
                    read_clip)
 from .device import pick_device

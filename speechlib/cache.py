@@ -1,0 +1,314 @@
+"""Decode every clip once, keep it on disk, feed the model from memory. Taught in notebook 04
+("a faster way to feed the model"); notebook 06 trains the CNN with it.
+
+Decoding 105,829 audio files takes minutes; reading them again every epoch wastes those minutes
+each time. So the first run decodes every clip (on all cores, with a progress bar), pads/trims it
+to one second and stores it in one big ``int16`` array ``(clips, 16000)`` on disk. Later runs
+*memory-map* that array: nothing is read until a batch needs it, and the operating system keeps
+the hot pages in RAM. 105,829 clips x 16000 samples x 2 bytes = 3.4 GB.
+
+The cache folder is named after a *fingerprint* of the dataset (every clip's path, size and
+modification time, and the split lists), so changing, adding or removing a file gives a new
+fingerprint and a fresh build. It is built in a temporary folder and renamed into place only when
+complete, with a ``complete.json`` marker written last: a crash mid-build never leaves a cache that
+a later run trusts.
+
+    >>> cache = load_cache("data/bundled")                     # doctest: +SKIP
+    >>> loader = ClipLoader(cache, "training", batch_size=256, shuffle=True)
+    >>> waveforms, targets = next(iter(loader))                # (256, 1, 16000), (256,)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from tqdm.auto import tqdm
+
+from .data import CLIP_SAMPLES, DATA_DIR, REPO_DIR, SAMPLE_RATE, SUBSETS, DataError, SpeechCommands
+
+CACHE_FORMAT = 1  # bump when the layout below changes: old caches then get a new fingerprint
+MARKER = "complete.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a cache lives, and what it is keyed by
+# ---------------------------------------------------------------------------------------------
+
+def cache_home(root: Path | str) -> Path:
+    """Folder holding the caches of ``root``: ``$SPEECHLIB_CACHE`` if set; ``data/cache/`` for a
+    dataset inside this repository (git-ignored); else ``~/.cache/speechlib``."""
+    if os.environ.get("SPEECHLIB_CACHE"):
+        return Path(os.environ["SPEECHLIB_CACHE"])
+    try:
+        Path(root).resolve().relative_to(REPO_DIR)
+        return DATA_DIR / "cache"
+    except ValueError:
+        return Path.home() / ".cache" / "speechlib"
+
+
+def _stat_line(path: Path) -> str:
+    status = path.stat()
+    return f"{status.st_size} {status.st_mtime_ns}"
+
+
+def fingerprint(root: Path | str, files: list[str], num_samples: int = CLIP_SAMPLES) -> str:
+    """A short hash of every clip's relative path, size and modification time, and of the split
+    lists: any change to the data gives a different fingerprint, hence a rebuilt cache."""
+    root = Path(root)
+    digest = hashlib.sha256(f"speechlib-cache {CACHE_FORMAT} {num_samples}\n".encode())
+    for name in ("validation_list.txt", "testing_list.txt"):
+        split_list = root / name
+        digest.update(f"{name} {_stat_line(split_list) if split_list.is_file() else 'missing'}\n".encode())
+    for relative_path in files:
+        digest.update(f"{relative_path} {_stat_line(root / relative_path)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Building: decode every clip once, in parallel, straight into the on-disk array
+# ---------------------------------------------------------------------------------------------
+
+def decode_int16(path: Path | str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """One mono clip as ``int16`` samples ``(n,)``, as strict as :func:`speechlib.read_clip`."""
+    try:
+        with sf.SoundFile(path) as audio:
+            if audio.samplerate != sample_rate:
+                raise DataError(f"{path}: sample rate is {audio.samplerate} Hz, expected {sample_rate} Hz")
+            if audio.channels != 1:
+                raise DataError(f"{path}: has {audio.channels} channels, expected mono")
+            samples = audio.read(dtype="int16")  # (n,) int16 for 16-bit files: no rounding anywhere
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise DataError(f"{path}: not a readable audio file ({error})") from error
+    if len(samples) == 0:
+        raise DataError(f"{path}: contains no samples")
+    return samples
+
+
+def _decode_chunk(job: tuple[str, str, int, list[str], int]) -> tuple[int, np.ndarray]:
+    """Worker: decode ``files`` and write them into rows ``start...`` of the array file.
+    Each worker writes its own rows, so nothing big travels between processes."""
+    array_path, root, start, files, num_samples = job
+    waveforms = np.load(array_path, mmap_mode="r+")  # (clips, num_samples) int16, shared on disk
+    lengths = np.empty(len(files), dtype=np.int64)
+    for offset, relative_path in enumerate(files):
+        samples = decode_int16(Path(root) / relative_path)
+        lengths[offset] = len(samples)
+        kept = samples[:num_samples]  # pad_trim: cut the end ...
+        waveforms[start + offset, :len(kept)] = kept
+        waveforms[start + offset, len(kept):] = 0  # ... or zero-pad at the end
+    waveforms.flush()
+    return start, lengths
+
+
+def _subset_codes(root: Path, files: list[str]) -> np.ndarray:
+    """0 = training, 1 = validation, 2 = testing (the index into ``SUBSETS``) for every clip."""
+    codes = np.zeros(len(files), dtype=np.int8)
+    for code, subset in ((1, "validation"), (2, "testing")):
+        split_list = root / f"{subset}_list.txt"
+        if split_list.is_file():
+            with open(split_list) as f:
+                listed = {line.strip() for line in f if line.strip()}
+            codes[[i for i, name in enumerate(files) if name in listed]] = code
+    return codes
+
+
+def build_cache(dataset: SpeechCommands, directory: Path, num_samples: int = CLIP_SAMPLES,
+                workers: int | None = None, progress: bool = True) -> Path:
+    """Decode every clip of ``dataset`` into ``directory`` (which must not exist yet). Notebook 04.
+
+    Everything is written into a temporary sibling folder and renamed into place at the end, the
+    ``complete.json`` marker last; if another process finished the same cache first, theirs is kept.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    files = dataset.files
+    workers = workers or os.cpu_count() or 1
+    building = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".building"))
+    try:
+        array_path = building / "waveforms.npy"
+        np.lib.format.open_memmap(array_path, mode="w+", dtype=np.int16, shape=(len(files), num_samples)).flush()
+        chunk = max(1, min(512, len(files) // (workers * 8) or 1))  # many small jobs keep the bar moving
+        jobs = [(str(array_path), str(dataset.root), start, files[start:start + chunk], num_samples)
+                for start in range(0, len(files), chunk)]
+        lengths = np.empty(len(files), dtype=np.int64)
+        bar = tqdm(total=len(files), desc="decoding clips (once)", unit="clip", disable=not progress)
+        if workers > 1 and len(jobs) > 1:
+            with _process_context().Pool(workers) as pool:
+                for start, chunk_lengths in pool.imap_unordered(_decode_chunk, jobs):
+                    lengths[start:start + len(chunk_lengths)] = chunk_lengths
+                    bar.update(len(chunk_lengths))
+        else:
+            for job in jobs:
+                start, chunk_lengths = _decode_chunk(job)
+                lengths[start:start + len(chunk_lengths)] = chunk_lengths
+                bar.update(len(chunk_lengths))
+        bar.close()
+
+        np.savez(building / "index.npz", targets=np.asarray(dataset.targets, dtype=np.int64),
+                 lengths=lengths, subsets=_subset_codes(dataset.root, files),
+                 speakers=np.asarray(dataset.speakers, dtype=str), files=np.asarray(files, dtype=str),
+                 labels=np.asarray(dataset.labels, dtype=str))
+        _write_marker(building / MARKER, {"clips": len(files), "num_samples": num_samples,
+                                          "root": str(dataset.root), "format": CACHE_FORMAT})
+        try:
+            os.rename(building, directory)  # atomic: the cache appears complete or not at all
+        except OSError:
+            if not _is_complete(directory, len(files), num_samples):
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)  # left over only if the rename did not happen
+    return directory
+
+
+def _process_context():
+    """fork on Linux: works from notebooks and scripts without a ``__main__`` guard, and the workers
+    use only numpy and soundfile (never torch's thread pools). Elsewhere, the platform's safe default."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+
+
+def _write_marker(path: Path, content: dict) -> None:
+    with open(path, "w") as f:
+        json.dump(content, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _is_complete(directory: Path, clips: int, num_samples: int) -> bool:
+    """Trust a cache only if its marker is there and the array has exactly the expected shape."""
+    try:
+        with open(directory / MARKER) as f:
+            marker = json.load(f)
+        waveforms = np.load(directory / "waveforms.npy", mmap_mode="r")
+    except (OSError, ValueError):
+        return False
+    return (marker.get("clips") == clips and marker.get("num_samples") == num_samples
+            and waveforms.shape == (clips, num_samples) and waveforms.dtype == np.int16
+            and (directory / "index.npz").is_file())
+
+
+# ---------------------------------------------------------------------------------------------
+# Using it
+# ---------------------------------------------------------------------------------------------
+
+class ClipCache:
+    """A decoded dataset: every clip padded/trimmed to ``num_samples``, memory-mapped. Notebook 04.
+
+    ``waveforms`` is an ``int16`` array ``(clips, num_samples)`` (divide by 32768 for [-1, 1]);
+    ``targets``, ``lengths`` (original samples), ``speakers``, ``files`` and ``subsets`` have one
+    entry per clip; ``labels`` are the words, ``targets`` index into them.
+    """
+
+    def __init__(self, directory: Path | str, root: Path | str, fingerprint: str):
+        self.directory, self.root, self.fingerprint = Path(directory), Path(root), fingerprint
+        self.waveforms = np.load(self.directory / "waveforms.npy", mmap_mode="r")  # (clips, num_samples)
+        with np.load(self.directory / "index.npz") as index:
+            self.targets = index["targets"]
+            self.lengths = index["lengths"]
+            self.subsets = index["subsets"]
+            self.speakers = index["speakers"].tolist()
+            self.files = index["files"].tolist()
+            self.labels = index["labels"].tolist()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __repr__(self) -> str:
+        return f"ClipCache(clips={len(self)}, labels={len(self.labels)}, directory={str(self.directory)!r})"
+
+    @property
+    def num_samples(self) -> int:
+        return self.waveforms.shape[1]
+
+    def indices(self, subset: str | None = None) -> np.ndarray:
+        """Row numbers of the clips in ``subset`` ("training", "validation", "testing", or None for all)."""
+        if subset is None:
+            return np.arange(len(self))
+        if subset not in SUBSETS:
+            raise DataError(f"unknown subset {subset!r}: choose one of {', '.join(SUBSETS)} or None")
+        return np.flatnonzero(self.subsets == SUBSETS.index(subset))
+
+    def batch(self, rows) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips ``rows`` as ``(waveforms (batch, 1, num_samples) float32, targets (batch,))``.
+
+        One bulk read of the memory-mapped array; rows are read in ascending order (faster on disk).
+        """
+        rows = np.sort(np.asarray(rows))
+        samples = torch.from_numpy(self.waveforms[rows])  # (batch, num_samples) int16, one copy
+        waveforms = samples.unsqueeze(1).float().div_(32768.0)  # (batch, 1, num_samples) in [-1, 1)
+        return waveforms, torch.from_numpy(self.targets[rows])
+
+
+def load_cache(root: str | os.PathLike | SpeechCommands | None = None, num_samples: int = CLIP_SAMPLES,
+               workers: int | None = None, progress: bool = True, verbose: bool = True) -> ClipCache:
+    """The decoded cache of a Speech Commands tree, built on first use. Taught in notebook 04.
+
+    ``root`` is a folder (or ``None`` for :func:`speechlib.find_root`'s choice) or a
+    :class:`SpeechCommands` dataset. Listing and fingerprinting the tree takes about a second for the
+    full set; decoding happens only when the data changed (or the first time), on ``workers``
+    processes (default: all cores).
+    """
+    dataset = root if isinstance(root, SpeechCommands) else SpeechCommands(root, verbose=verbose)
+    if dataset.subset is not None:  # the cache always holds every clip; subsets are chosen when loading
+        dataset = SpeechCommands(dataset.root, verbose=False)
+    key = fingerprint(dataset.root, dataset.files, num_samples)
+    directory = cache_home(dataset.root) / key
+    if not _is_complete(directory, len(dataset.files), num_samples):
+        if directory.exists():  # half-written or damaged: never trusted, rebuilt
+            shutil.rmtree(directory)
+        build_cache(dataset, directory, num_samples, workers, progress)
+    return ClipCache(directory, dataset.root, key)
+
+
+class ClipLoader:
+    """Batches from a :class:`ClipCache`, like a DataLoader with a (Distributed)Sampler. Notebook 04.
+
+    Yields ``(waveforms (batch, 1, num_samples) float32, targets (batch,))``. The shuffle order
+    depends only on ``(seed, epoch)``, so a resumed run sees exactly the batches an uninterrupted
+    run would: call :meth:`set_epoch` at the start of every epoch. With ``world_size > 1`` each
+    ``rank`` gets its own share of every epoch, the way ``DistributedSampler`` splits it (the
+    order padded by repeating its first clips so every rank gets the same number of batches).
+    ``label_map`` (optional) maps the cache's target indices to a model's (see ``speechlib evaluate``).
+    """
+
+    def __init__(self, cache: ClipCache, subset: str | None = "training", batch_size: int = 256,
+                 shuffle: bool = False, seed: int = 0, drop_last: bool = False, rank: int = 0,
+                 world_size: int = 1, label_map: np.ndarray | None = None):
+        self.cache, self.rows = cache, cache.indices(subset)
+        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.rank, self.world_size, self.epoch = rank, world_size, 0
+        self.label_map = None if label_map is None else torch.as_tensor(label_map)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _my_rows(self) -> np.ndarray:
+        """This rank's clips for this epoch, in order (DistributedSampler's rules)."""
+        order = np.arange(len(self.rows))
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(len(self.rows), generator=generator).numpy()
+        per_rank = -(-len(order) // self.world_size)  # ceil: every rank the same count
+        order = np.resize(order, per_rank * self.world_size)  # pads by repeating the first clips
+        return self.rows[order[self.rank::self.world_size]]
+
+    def __len__(self) -> int:
+        per_rank = -(-len(self.rows) // self.world_size)
+        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+
+    def __iter__(self):
+        rows = self._my_rows()
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            waveforms, targets = self.cache.batch(rows[start:start + self.batch_size])
+            if self.label_map is not None:
+                targets = self.label_map[targets]
+            yield waveforms, targets
