@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .commands import register as register_training_commands
+
 
 def _cmd_download(args) -> int:
     from .data import DataError
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder to download into (default: the repository's data/ folder); "
                           "the set lands in ROOT/SpeechCommands/speech_commands_VERSION")
     download.set_defaults(func=_cmd_download)
+
+    register_training_commands(commands)  # train, evaluate, predict: speechlib/commands.py
     return parser
 
 
