@@ -171,6 +171,7 @@ def _train(args, context: distributed.Context) -> int:
                                                  progress=main and not args.quiet,
                                                  description=f"epoch {epoch + 1}/{args.epochs}")
         epoch_loss, accuracy = distributed.average([sum(batch_losses) / len(batch_losses), accuracy], context)
+        distributed.average_buffers(model, context)  # so every process ends the epoch with the same model
         history["epoch_loss"].append(epoch_loss)
         history["train_accuracy"].append(accuracy)
         history["epoch_seconds"].append(time.perf_counter() - started)

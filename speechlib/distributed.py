@@ -69,3 +69,17 @@ def average(values: list[float], context: Context) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=context.device)
     dist.all_reduce(tensor)  # sum over processes
     return (tensor / context.world_size).tolist()
+
+
+def average_buffers(model: torch.nn.Module, context: Context) -> None:
+    """Average floating-point buffers (BatchNorm's running mean/variance) over processes.
+
+    DDP keeps the *parameters* identical, but each process updates its running statistics on its own
+    batches; averaging them after each epoch gives every copy the statistics of all the data.
+    """
+    if context.world_size == 1:
+        return
+    for buffer in model.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer)
+            buffer /= context.world_size
