@@ -39,14 +39,15 @@ def make_collate(labels: list[str], num_samples: int = CLIP_SAMPLES):
 
 
 def center_on_loudest(waveform: torch.Tensor, num_samples: int = CLIP_SAMPLES,
-                      window: int = CLIP_SAMPLES // 10) -> torch.Tensor:
+                      window: int = CLIP_SAMPLES // 2) -> torch.Tensor:
     """Cut (or zero-pad) ``waveform`` to ``num_samples``, centred on its loudest part.
 
     Taught in notebook 07: your own recording is rarely one second with the word in the middle,
     as the training clips are. ``(1, n) -> (1, num_samples)``.
 
-    The loudest part is where the average energy over ``window`` samples (100 ms at 16 kHz) peaks:
-    one click or pop is a single sample, so it does not win against a spoken word. A recording
+    The loudest part is where the average energy over ``window`` samples (0.5 s at 16 kHz, about
+    one short word) peaks: a click or pop is too short to win against a spoken word, and a word
+    ends up centred as a whole rather than on its loudest syllable. A recording
     longer than ``num_samples`` keeps the ``num_samples`` around that peak (shifted to stay inside
     the recording); a shorter one is padded with silence on both sides.
     """

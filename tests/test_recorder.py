@@ -15,10 +15,10 @@ from speechlib.transforms import center_on_loudest
 LABELS = [f"word{i}" for i in range(35)]
 
 
-def burst(length: int, start: int, width: int = 1600) -> torch.Tensor:
+def burst(length: int, start: int, width: int = 8000) -> torch.Tensor:
     """Silence with a loud noise burst at ``start``: a stand-in for a word. ``(1, length)``.
 
-    1600 samples is center_on_loudest's 100 ms window: exactly one window position holds it all.
+    8000 samples is center_on_loudest's 0.5 s window: exactly one window position holds it all.
     """
     waveform = torch.zeros(1, length)
     waveform[0, start:start + width] = 0.5 * torch.randn(width, generator=torch.Generator().manual_seed(0))
@@ -26,17 +26,17 @@ def burst(length: int, start: int, width: int = 1600) -> torch.Tensor:
 
 
 def test_center_on_loudest_puts_the_burst_in_the_middle():
-    waveform = burst(48000, start=30000)  # burst centred at sample 30800
+    waveform = burst(48000, start=30000)  # burst centred at sample 34000
     clip = center_on_loudest(waveform, num_samples=16000)
     assert clip.shape == (1, 16000)
-    # the kept second is [30800 - 8000, 30800 + 8000): the burst lands in the middle
-    assert torch.equal(clip, waveform[:, 22800:38800])
+    # the kept second is [34000 - 8000, 34000 + 8000): the burst lands in the middle
+    assert torch.equal(clip, waveform[:, 26000:42000])
 
 
 def test_center_on_loudest_stays_inside_the_recording():
     waveform = burst(40000, start=0)  # loudest at the very start: the window cannot start before 0
     assert torch.equal(center_on_loudest(waveform, 16000), waveform[:, :16000])
-    waveform = burst(40000, start=38000)  # ... nor end after the last sample
+    waveform = burst(40000, start=32000)  # ... nor end after the last sample
     assert torch.equal(center_on_loudest(waveform, 16000), waveform[:, -16000:])
 
 
@@ -44,7 +44,7 @@ def test_center_on_loudest_ignores_a_single_click():
     waveform = burst(48000, start=30000)
     waveform[0, 5000] = 3.0  # one sample far louder than the "word", but only for 1/16000 s
     clip = center_on_loudest(waveform, 16000)
-    assert torch.equal(clip, waveform[:, 22800:38800])
+    assert torch.equal(clip, waveform[:, 26000:42000])
 
 
 def test_center_on_loudest_pads_short_recordings_on_both_sides():
