@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from . import distributed
+from .augment import WaveformAugment, load_noise
 from .cache import ClipLoader, load_cache
 from .device import pick_device
 from .data import BUNDLED_ROOT, DATA_DIR, DataError, _looks_complete, find_root, load_audio, real_root
@@ -35,7 +36,7 @@ from .training import evaluate, load_checkpoint, load_model, save_model, train_o
 from .transforms import pad_trim
 
 # Settings that must match for --resume to continue the same run.
-RESUME_KEYS = ("model", "batch_size", "lr", "seed")
+RESUME_KEYS = ("model", "batch_size", "lr", "seed", "augment")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,6 +117,16 @@ def _accuracy_report(model, cache, subset: str, device, labels: list[str]) -> di
     return {"accuracy": result["accuracy"], "clips": len(loader.rows), "per_class": result["per_class"]}
 
 
+def _background_noise(root: Path, verbose: bool) -> torch.Tensor | None:
+    """The tree's ``_background_noise_`` recordings for augmentation, or None (and a note) if it has none."""
+    try:
+        return load_noise(root)
+    except DataError as error:
+        if verbose:
+            print(f"augmenting without background noise: {error}")
+        return None
+
+
 def train_command(args) -> int:
     context = distributed.setup(args.device)
     try:
@@ -134,8 +145,9 @@ def _train(args, context: distributed.Context) -> int:
         cache = load_cache(root, progress=False, verbose=False)
     labels, device = cache.labels, context.device
     out = Path(args.out or f"models/{args.model}.pt")
+    augment = args.model == "cnn" if args.augment is None else args.augment  # on by default for the CNN
     settings = {"model": args.model, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                "epochs": args.epochs, "data": str(root), "world_size": context.world_size}
+                "epochs": args.epochs, "data": str(root), "world_size": context.world_size, "augment": augment}
 
     torch.manual_seed(args.seed)  # same initial weights in every process and every run
     model = build_model(args.model, num_classes=len(labels)).to(device)
@@ -153,9 +165,12 @@ def _train(args, context: distributed.Context) -> int:
     elif args.resume and main:
         print(f"no checkpoint at {checkpoint_path(out)}: starting from epoch 1")
 
+    # Augmentation (notebook 06) runs in front of the model in training mode only; it has no weights.
+    augmented = torch.nn.Sequential(WaveformAugment(noise=_background_noise(root, main)), model).to(device) \
+        if augment else model
     # DDP averages gradients across processes after every backward pass.
     train_model = torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None) if context.world_size > 1 else model
+        augmented, device_ids=[device.index] if device.type == "cuda" else None) if context.world_size > 1 else augmented
     train_loader = ClipLoader(cache, "training", args.batch_size, shuffle=True, seed=args.seed,
                               rank=context.rank, world_size=context.world_size)
     if len(train_loader.rows) == 0:
@@ -285,6 +300,9 @@ def register(commands) -> None:
                        help="where to train (default: auto = CUDA, then MPS, then CPU)")
     train.add_argument("--out", default=None, help="model file (default: models/MODEL.pt)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if it exists")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                       help="augment every training batch: speed, reverb, time shift, noise from the data's "
+                       "_background_noise_ (notebook 06; default: on for cnn, off for simplenet)")
     train.add_argument("--workers", type=int, default=None,
                        help="processes decoding clips when the cache is built (default: all cores)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
