@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -348,7 +349,7 @@ def render_speaker(speaker: dict, words: list[str], out_dir: Path, seed: int, en
     return rows
 
 
-def write_background_noise(folder: Path, seed: int, seconds: float = 10.0) -> list[str]:
+def write_background_noise(folder: Path, seed: int, seconds: float = 10.0) -> None:
     """A few long noise recordings, like the real ``_background_noise_`` folder (for augmentation)."""
     folder.mkdir(parents=True, exist_ok=True)
     num_samples = int(seconds * SAMPLE_RATE)
@@ -356,12 +357,14 @@ def write_background_noise(folder: Path, seed: int, seconds: float = 10.0) -> li
     noises = {f"{kind}_noise": make_noise(kind, num_samples, rng) for kind in ("white", "pink", "brown")}
     noises["running_tap"] = running_tap(num_samples, rng)
     noises["hum"] = make_noise("hum", num_samples, rng)
-    names = []
     for name, noise in noises.items():
         level = 0.05 if name != "white_noise" else 0.02  # faint, as real room noise; white costs the most bytes
         write_flac(folder / f"{name}.flac", to_pcm16(torch.from_numpy(noise * level).unsqueeze(0)))
-        names.append(f"{NOISE_FOLDER}/{name}.flac")
-    return names
+
+
+def speaker_of(relative: str) -> str:
+    """``'yes/1a2b3c4d_nohash_0.flac'`` -> ``'1a2b3c4d'``."""
+    return relative.split("/")[1].split("_nohash_")[0]
 
 
 def write_text(path: Path, text: str) -> None:
@@ -400,9 +403,10 @@ def generate(out: Path, seed: int = 0, num_speakers: int = 150, words: list[str]
     started = time.time()
     rows = []
     jobs = [(s, words, partial, seed, engines) for s in speakers]
+    # workers=1 runs in this process: easier to debug, and engines need not be picklable.
     with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
-        results = pool.map(render_speaker, *zip(*jobs)) if pool else map(render_speaker, *zip(*jobs))
-        for done, speaker_rows in enumerate(results, 1):
+        mapper = pool.map if pool else map
+        for done, speaker_rows in enumerate(mapper(render_speaker, *zip(*jobs)), 1):
             rows += speaker_rows
             if progress and (done % 10 == 0 or done == len(jobs)):
                 print(f"{done}/{len(jobs)} speakers, {len(rows)} clips, {time.time() - started:.0f} s", flush=True)
@@ -411,22 +415,21 @@ def generate(out: Path, seed: int = 0, num_speakers: int = 150, words: list[str]
     split_of = {s["speaker_id"]: which_set(f"{s['speaker_id']}_nohash_0") for s in speakers}
     files = sorted(r["file"] for r in rows)
     for subset in ("validation", "testing"):
-        chosen = [f for f in files if split_of[f.split("/")[1].split("_nohash_")[0]] == subset]
+        chosen = [f for f in files if split_of[speaker_of(f)] == subset]
         write_text(partial / f"{subset}_list.txt", "".join(f"{f}\n" for f in chosen))
+    clips_per_speaker = Counter(speaker_of(f) for f in files)
     with open(partial / "speakers.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[*speakers[0].keys(), "split", "clips"])
         writer.writeheader()
-        clips_per_speaker = {}
-        for name in files:
-            sid = name.split("/")[1].split("_nohash_")[0]
-            clips_per_speaker[sid] = clips_per_speaker.get(sid, 0) + 1
         for s in speakers:
-            writer.writerow({**s, "split": split_of[s["speaker_id"]], "clips": clips_per_speaker.get(s["speaker_id"], 0)})
+            writer.writerow({**s, "split": split_of[s["speaker_id"]], "clips": clips_per_speaker[s["speaker_id"]]})
     write_manifest(partial)
 
+    old = out.with_name(out.name + ".old")
     if out.exists():
-        shutil.rmtree(out)
+        os.replace(out, old)  # two renames: `out` is never a mix of old and new files
     os.replace(partial, out)
+    shutil.rmtree(old, ignore_errors=True)
     lengths = np.array([r["samples"] for r in rows])
     return {"clips": len(rows), "speakers": len(speakers), "short_share": float((lengths < CLIP_SAMPLES).mean()),
             "seconds": time.time() - started}

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from speechlib import SpeechCommands
 from speechlib.data import BUNDLED_ROOT
-from speechlib.synth import WORDS, read_manifest, which_set
+from speechlib.synth import WORDS, read_manifest, speaker_of, which_set
 
 ROOT = BUNDLED_ROOT
 
@@ -24,10 +24,6 @@ def clips():
 @pytest.fixture(scope="module")
 def infos(clips):
     return {name: sf.info(ROOT / name) for name in clips}
-
-
-def speaker_of(name):
-    return name.split("/")[1].split("_nohash_")[0]
 
 
 def test_manifest_matches_every_file():

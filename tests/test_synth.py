@@ -139,7 +139,7 @@ def test_noise_is_unit_rms_and_coloured(kind):
     assert (low > 10 * high) if kind in ("pink", "brown", "hum") else (0.5 < low / high < 2)
 
 
-def test_engine_errors_name_the_command(tmp_path):
+def test_engine_errors_name_the_command():
     with pytest.raises(RuntimeError, match="false"):
         synth._run(["false"])
 
