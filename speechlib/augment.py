@@ -147,10 +147,19 @@ def add_reverb(waveforms: torch.Tensor, decay_ms: tuple[float, float] = (10.0, 8
     impulse = torch.randn(batch, 1, taps, generator=generator, device=where).to(device)
     impulse = impulse * torch.exp(-seconds / decay[:, None]).unsqueeze(1)  # (batch, 1, taps)
     impulse = impulse / impulse.abs().sum(dim=2, keepdim=True)
-    reverberant = AF.fftconvolve(waveforms, impulse)[..., :num_samples]  # (batch, 1, n)
+    reverberant = _convolve(waveforms, impulse)  # (batch, 1, n)
     mix = _uniform(wet[0], wet[1], batch, generator, device)[:, None, None]
     mixed = (1 - mix) * waveforms + mix * reverberant
     return mixed * (rms(waveforms) / rms(mixed).clamp_min(1e-8))[:, None, None]  # as loud as before
+
+
+def _convolve(waveforms: torch.Tensor, impulse: torch.Tensor) -> torch.Tensor:
+    """Convolution by FFT, cut to the clip's length. The FFT length is a power of two: torchaudio's
+    ``fftconvolve`` uses ``n + taps - 1``, whose large prime factors make the FFT several times slower."""
+    num_samples = waveforms.shape[-1]
+    size = 1 << (num_samples + impulse.shape[-1] - 2).bit_length()  # next power of two >= n + taps - 1
+    spectrum = torch.fft.rfft(waveforms, n=size) * torch.fft.rfft(impulse, n=size)
+    return torch.fft.irfft(spectrum, n=size)[..., :num_samples]
 
 
 class WaveformAugment(nn.Module):
@@ -178,9 +187,9 @@ class WaveformAugment(nn.Module):
         if self.speeds:
             waveforms = speed_perturb(waveforms, self.speeds)
         if self.reverb_probability > 0:
-            reverberant = add_reverb(waveforms)
-            chosen = torch.rand(len(waveforms), device=waveforms.device) < self.reverb_probability
-            waveforms = torch.where(chosen[:, None, None], reverberant, waveforms)
+            chosen = (torch.rand(len(waveforms), device=waveforms.device) < self.reverb_probability).nonzero().squeeze(1)
+            if len(chosen):
+                waveforms = waveforms.index_copy(0, chosen, add_reverb(waveforms[chosen]))  # only the chosen clips
         if self.max_shift:
             waveforms = time_shift(waveforms, self.max_shift)
         if self.noise is not None:
@@ -201,7 +210,7 @@ class SpecAugment(nn.Module):
     masked values become 0, the mean of a normalised log-mel image.
     """
 
-    def __init__(self, freq_mask: int = 8, time_mask: int = 20, num_masks: int = 2):
+    def __init__(self, freq_mask: int = 8, time_mask: int = 10, num_masks: int = 2):
         super().__init__()
         masks = []
         for _ in range(num_masks):

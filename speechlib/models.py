@@ -41,11 +41,13 @@ class LogMel(nn.Module):
     """Clips ``(batch, 1, 16000)`` -> normalised log-mel images ``(batch, 1, n_mels, frames)``. Notebook 06.
 
     Computed per batch inside the model, on the model's device: no feature files to keep in sync.
+    40 ms windows every 20 ms (51 frames a second, as in "Hello Edge", Zhang et al. 2017): half the
+    frames of the common 10 ms hop, so half the work for the CNN, with little lost for one-second words.
     With ``normalize`` (the default) each clip is scaled to zero mean and unit variance, so loudness
     differences between recordings (and between synthetic and real voices) matter less.
     """
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 480, hop_length: int = 160, n_mels: int = 40,
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 640, hop_length: int = 320, n_mels: int = 40,
                  normalize: bool = True):
         super().__init__()
         import torchaudio.transforms as T  # torchaudio is needed for spectrogram models only
@@ -91,16 +93,16 @@ class CNN(nn.Module):
         self.spec_augment = SpecAugment() if spec_augment else nn.Identity()
         blocks, in_channels = [], 1
         for i, out_channels in enumerate(channels):
-            stride = 2 if i < len(channels) - 1 else 1  # the last block keeps the 5 x 13 grid it gets
+            stride = 2 if i < len(channels) - 1 else 1  # the last block keeps the 5 x 7 grid it gets
             blocks.append(conv_block(in_channels, out_channels, stride))
             in_channels = out_channels
         self.body = nn.Sequential(*blocks)
         self.head = nn.Linear(in_channels, num_classes)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        x = self.features(waveforms)  # (batch, 1, 40, 101)
-        x = self.spec_augment(x)  # (batch, 1, 40, 101), masked in training mode only
-        x = self.body(x)  # (batch, 64, 5, 13)
+        x = self.features(waveforms)  # (batch, 1, 40, 51)
+        x = self.spec_augment(x)  # (batch, 1, 40, 51), masked in training mode only
+        x = self.body(x)  # (batch, 64, 5, 7)
         x = x.mean(dim=(2, 3))  # (batch, 64): average over what is left of time and frequency
         logits = self.head(x)  # (batch, num_classes)
         return F.log_softmax(logits, dim=1)
