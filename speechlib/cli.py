@@ -24,6 +24,35 @@ def _cmd_download(args) -> int:
     return 0
 
 
+def _cmd_run(args) -> int:
+    import os
+    from pathlib import Path
+
+    from .series import SIMPLENET_PATH, run_series, simplenet_test_accuracy
+
+    env = dict(os.environ)
+    if args.data:
+        env["SPEECHLIB_DATA"] = str(Path(args.data).resolve())  # the kernels start in notebooks/
+    if args.epochs is not None:
+        env["SPEECHLIB_EPOCHS"] = str(args.epochs)
+    runs = run_series(env=env, write_outputs=args.write_outputs)
+    if not runs:
+        print("speechlib run: no notebooks found", file=sys.stderr)
+        return 1
+    failed = [run.path.name for run in runs if not run.ok]
+    print(f"{len(runs) - len(failed)} of {len(runs)} notebooks ran, {sum(run.seconds for run in runs):.1f} s in all")
+    if SIMPLENET_PATH.is_file():
+        accuracy = simplenet_test_accuracy(SIMPLENET_PATH, env.get("SPEECHLIB_DATA"))
+        print(f"SimpleNet test accuracy: {accuracy:.1%} ({SIMPLENET_PATH.parent.name}/{SIMPLENET_PATH.name})")
+    else:
+        print(f"no SimpleNet to evaluate: {SIMPLENET_PATH} is missing", file=sys.stderr)
+        failed.append(SIMPLENET_PATH.name)
+    if failed:
+        print(f"speechlib run: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="speechlib",
@@ -42,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder to download into (default: the repository's data/ folder); "
                           "the set lands in ROOT/SpeechCommands/speech_commands_VERSION")
     download.set_defaults(func=_cmd_download)
+
+    run = commands.add_parser(
+        "run", help="run the notebook series headless, in order, and report the SimpleNet test accuracy",
+        description="Execute notebooks/NN_*.ipynb one after the other, each in a fresh kernel (the stored "
+        "notebooks are not changed), print each one's status and time, then evaluate models/simplenet.pt "
+        "on the test split. Exits with 1 if any notebook fails.")
+    run.add_argument("--data", default=None,
+                     help="dataset folder (default: the real set if downloaded, else data/bundled)")
+    run.add_argument("--epochs", type=int, default=None, help="epochs for the notebooks that train")
+    run.add_argument("--write-outputs", action="store_true",
+                     help="for maintainers: store each notebook's fresh outputs in its file")
+    run.set_defaults(func=_cmd_run)
 
     register_training_commands(commands)  # train, evaluate, predict: speechlib/commands.py
     return parser

@@ -1,0 +1,110 @@
+"""Run the notebook series headless: the main job, ``speechlib run``.
+
+Executes ``notebooks/NN_*.ipynb`` in order, each in a fresh kernel, exactly as "Restart kernel and run all
+cells" would in JupyterLab. The notebooks are executed in memory: the stored files are left as they are
+(``--write-outputs`` is for maintainers who changed a notebook and want its stored outputs refreshed).
+At the end it evaluates the SimpleNet that notebook 04 saved on the test split.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import REPO_DIR
+
+NOTEBOOK_DIR = REPO_DIR / "notebooks"
+SIMPLENET_PATH = REPO_DIR / "models" / "simplenet.pt"
+
+
+@dataclass
+class NotebookRun:
+    path: Path
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+def find_notebooks(folder: Path | str = NOTEBOOK_DIR) -> list[Path]:
+    """The series in order: every ``NN_name.ipynb`` in ``folder``, sorted by number."""
+    return sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(path: Path | str, env: dict | None = None, timeout: int = 600):
+    """Run every cell of the notebook at ``path`` in a fresh kernel started in the notebook's folder.
+
+    Returns the executed notebook (an ``nbformat.NotebookNode``) without widget state, which is large and
+    only meaningful in the browser that made it. Raises ``nbclient.exceptions.CellExecutionError`` if a
+    cell fails.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}},
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no kernel chatter on stderr
+    client.execute(env=dict(os.environ) if env is None else env)
+    notebook.metadata.pop("widgets", None)
+    return notebook
+
+
+def write_notebook(notebook, path: Path | str) -> None:
+    """Write ``notebook`` atomically (temporary file, then rename)."""
+    import nbformat
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            nbformat.write(notebook, f)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)  # mkstemp made it private
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_series(notebooks: list[Path] | None = None, env: dict | None = None, write_outputs: bool = False,
+               out=sys.stdout) -> list[NotebookRun]:
+    """Execute ``notebooks`` (default: the whole series) one after the other, printing name, status and
+    seconds for each. Returns one :class:`NotebookRun` per notebook; a failure does not stop the rest."""
+    from nbclient.exceptions import CellExecutionError
+
+    runs = []
+    for path in find_notebooks() if notebooks is None else notebooks:
+        start = time.perf_counter()
+        try:
+            executed = execute_notebook(path, env=env)
+        except CellExecutionError as error:
+            run = NotebookRun(path, False, time.perf_counter() - start, f"{error.ename}: {error.evalue}")
+        else:
+            run = NotebookRun(path, True, time.perf_counter() - start)
+            if write_outputs:
+                write_notebook(executed, path)
+        runs.append(run)
+        status = "ok" if run.ok else f"FAILED ({run.error})"
+        print(f"{path.name:<36} {run.seconds:6.1f} s  {status}", file=out, flush=True)
+    return runs
+
+
+def simplenet_test_accuracy(model_path: Path | str = SIMPLENET_PATH, root=None) -> float:
+    """Accuracy of the saved SimpleNet on the test split of ``root`` (default: as the notebooks choose)."""
+    import torch
+
+    from .data import SpeechCommands
+    from .device import pick_device
+    from .training import evaluate, load_model
+    from .transforms import make_collate
+
+    model, labels = load_model(model_path)
+    test_set = SpeechCommands(root, subset="testing", verbose=False)
+    if test_set.labels != labels:
+        raise ValueError(f"{model_path}: trained on other words than {test_set.root} has")
+    loader = torch.utils.data.DataLoader(test_set, batch_size=256, collate_fn=make_collate(labels))
+    return evaluate(model, loader, pick_device(), labels)["accuracy"]
