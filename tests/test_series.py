@@ -1,0 +1,41 @@
+"""speechlib run's machinery on two tiny notebooks: order, status, errors, and the stored files untouched."""
+
+import io
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from speechlib.series import find_notebooks, run_series
+
+
+def write(path, *sources):
+    notebook = new_notebook(cells=[new_code_cell(source) for source in sources])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_find_notebooks_takes_numbered_ones_in_order(tmp_path):
+    for name in ["02_b.ipynb", "01_a.ipynb", "notes.ipynb", "1_short.ipynb", "10_j.ipynb"]:
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in find_notebooks(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_j.ipynb"]
+
+
+def test_run_series_reports_each_notebook_and_keeps_going(tmp_path):
+    good = write(tmp_path / "01_good.ipynb", "import os", "print(os.environ['SERIES_TEST'], os.getcwd())")
+    bad = write(tmp_path / "02_bad.ipynb", "raise ValueError('broken on purpose')")
+    stored = good.read_text()
+    out = io.StringIO()
+
+    runs = run_series([good, bad], env={"SERIES_TEST": "hello", "PATH": "/usr/bin:/bin"}, out=out)
+    assert [run.ok for run in runs] == [True, False]
+    assert runs[1].error == "ValueError: broken on purpose"
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("01_good.ipynb") and lines[0].endswith("ok")
+    assert lines[1].startswith("02_bad.ipynb") and "FAILED (ValueError: broken on purpose)" in lines[1]
+    assert good.read_text() == stored  # executed in memory only
+
+    run_series([good], env={"SERIES_TEST": "hello", "PATH": "/usr/bin:/bin"}, write_outputs=True, out=out)
+    cell = nbformat.read(good, as_version=4).cells[1]
+    assert cell.outputs[0]["text"] == f"hello {tmp_path}\n"  # ran in the notebook's folder, with env
+    assert cell.execution_count == 2

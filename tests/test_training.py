@@ -1,0 +1,155 @@
+"""train / evaluate / save / load, and device choice, on tiny hand-made data (no files but temp ones)."""
+
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from speechlib import (SimpleNet, confusion_matrix, evaluate, load_checkpoint, load_model, pick_device,
+                       predict, save_model, train, train_one_epoch)
+from speechlib.training import atomic_save
+
+CPU = torch.device("cpu")
+
+
+def tiny_loader(num_clips=16, num_classes=4, batch_size=8, shuffle=False, generator=None):
+    """Clips whose class is written in their loudness: learnable in a few steps."""
+    targets = torch.arange(num_clips) % num_classes
+    waveforms = torch.randn(num_clips, 1, 16000, generator=torch.Generator().manual_seed(1)) * 0.01
+    waveforms[:, 0, :4000] += (targets[:, None].float() + 1) / num_classes
+    dataset = torch.utils.data.TensorDataset(waveforms, targets)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def test_train_reduces_the_loss_on_a_tiny_set():
+    torch.manual_seed(0)
+    model = SimpleNet(num_classes=4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    history = train(model, tiny_loader(), optimizer, CPU, num_epochs=15, progress=False)
+    assert len(history["loss"]) == 15 * 2 and len(history["epoch_loss"]) == 15
+    assert history["epoch_loss"][-1] < 0.8 * history["epoch_loss"][0]
+    assert history["train_accuracy"][-1] > history["train_accuracy"][0]
+
+
+def test_train_one_epoch_is_the_plain_loop_on_the_same_seeded_batches():
+    """Notebook 04 checks this on real clips; the progress bar must not change the shuffled order."""
+    generator = torch.Generator()
+    loader = tiny_loader(shuffle=True, batch_size=4, generator=generator)
+    torch.manual_seed(0)
+    by_hand = SimpleNet(num_classes=4)
+    replay = SimpleNet(num_classes=4)
+    replay.load_state_dict(by_hand.state_dict())
+
+    optimizer = torch.optim.SGD(by_hand.parameters(), lr=0.1)
+    generator.manual_seed(0)
+    losses_by_hand = []
+    for waveforms, targets in loader:
+        optimizer.zero_grad()
+        loss = F.nll_loss(by_hand(waveforms), targets)
+        loss.backward()
+        optimizer.step()
+        losses_by_hand.append(loss.item())
+
+    generator.manual_seed(0)
+    losses, _ = train_one_epoch(replay, loader, torch.optim.SGD(replay.parameters(), lr=0.1), CPU, progress=True)
+    assert losses == losses_by_hand
+    for a, b in zip(by_hand.parameters(), replay.parameters()):
+        assert torch.equal(a, b)
+
+
+class Answers(nn.Module):
+    """A stand-in model: the first sample of each clip is the class it predicts."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.num_classes = num_classes
+
+    def forward(self, waveforms):
+        predicted = waveforms[:, 0, 0].long()
+        return torch.log(F.one_hot(predicted, self.num_classes).float() * 0.97 + 0.01)
+
+
+def test_evaluate_counts_a_hand_made_example():
+    labels = ["no", "up", "yes"]
+    predicted = torch.tensor([0, 0, 1, 1, 1, 0])
+    targets = torch.tensor([0, 0, 1, 1, 0, 1])  # nothing is "yes"
+    waveforms = predicted.float()[:, None, None].expand(-1, 1, 10).clone()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(waveforms, targets), batch_size=4)
+
+    results = evaluate(Answers(3), loader, CPU, labels)
+    assert results["accuracy"] == pytest.approx(4 / 6)
+    assert results["per_class"] == {"no": pytest.approx(2 / 3), "up": pytest.approx(2 / 3), "yes": None}
+    assert results["confusion"].tolist() == [[2, 1, 0], [1, 2, 0], [0, 0, 0]]  # [true, predicted]
+    assert torch.equal(results["predictions"], predicted) and torch.equal(results["targets"], targets)
+
+
+def test_confusion_matrix_rows_are_true_columns_predicted():
+    matrix = confusion_matrix(torch.tensor([2, 2, 0]), torch.tensor([1, 2, 0]), num_classes=3)
+    assert matrix.tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 1]]
+
+
+def test_save_and_load_give_identical_predictions(tmp_path):
+    torch.manual_seed(0)
+    model = SimpleNet(num_classes=4)
+    path = save_model(model, tmp_path / "models" / "simplenet.pt", ["a", "b", "c", "d"], "simplenet", epochs=3)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["model_name"] == "simplenet" and checkpoint["labels"] == ["a", "b", "c", "d"]
+    assert checkpoint["epochs"] == 3
+    assert torch.load(path, weights_only=True)["state_dict"].keys() == model.state_dict().keys()
+
+    loaded, labels = load_model(path)
+    assert labels == ["a", "b", "c", "d"] and not loaded.training
+    loader = tiny_loader()
+    assert torch.equal(predict(loaded, loader, CPU)[0], predict(model, loader, CPU)[0])
+    with torch.no_grad():
+        waveforms = next(iter(loader))[0]
+        assert torch.equal(loaded(waveforms), model.eval()(waveforms))
+
+
+def test_atomic_save_leaves_no_temporary_file(tmp_path):
+    path = atomic_save({"x": torch.ones(3)}, tmp_path / "a.pt")
+    assert os.listdir(tmp_path) == ["a.pt"]
+    assert torch.equal(torch.load(path, weights_only=True)["x"], torch.ones(3))
+
+
+def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
+    path = atomic_save({"x": torch.ones(3)}, tmp_path / "a.pt")
+    before = path.read_bytes()
+
+    def crash_halfway(obj, f):
+        f.write(b"half a model")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save({"x": torch.zeros(3)}, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["a.pt"]
+
+
+def test_loading_a_bad_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="garbage.pt: not a readable speechlib model"):
+        load_checkpoint(garbage)
+    foreign = atomic_save({"weights": torch.ones(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="foreign.pt: not a speechlib model file"):
+        load_checkpoint(foreign)
+
+
+def test_pick_device(monkeypatch):
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device().type in ("cpu", "cuda", "mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="'cuda' was asked for but is not available"):
+        pick_device("cuda")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        pick_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("cuda")
