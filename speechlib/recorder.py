@@ -18,6 +18,8 @@ import traitlets
 from matplotlib.figure import Figure
 
 from .data import CLIP_SAMPLES, SAMPLE_RATE, DataError, load_audio
+from .models import LogMel
+from .plots import plot_spectrogram, plot_waveform
 from .transforms import center_on_loudest
 
 HERE = Path(__file__).parent
@@ -56,23 +58,20 @@ def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k
     return top_k(model, center_on_loudest(waveform, CLIP_SAMPLES), labels, k)
 
 
-def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_mels: int = 40) -> Figure:
+def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Figure:
     """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side. Notebook 07.
 
-    A plain ``matplotlib.figure.Figure`` (not pyplot): nothing is drawn twice in the notebook.
+    The spectrogram has the CNN's settings (:class:`speechlib.models.LogMel`), in dB before the
+    CNN's normalisation. A plain ``matplotlib.figure.Figure`` (not pyplot), so the notebook does
+    not draw it twice.
     """
-    import torchaudio.transforms as T
-
-    mel = T.MelSpectrogram(sample_rate=sample_rate, n_fft=480, hop_length=160, n_mels=n_mels)(clip)
-    log_mel = T.AmplitudeToDB(top_db=80)(mel)[0]  # (n_mels, frames)
-    seconds = clip.shape[-1] / sample_rate
+    features = LogMel(sample_rate=sample_rate, normalize=False)
+    log_mel = features(clip)  # (1, n_mels, frames) in dB
     figure = Figure(figsize=(9, 2.6), layout="constrained")
     wave_ax, mel_ax = figure.subplots(1, 2)
-    wave_ax.plot(np.arange(clip.shape[-1]) / sample_rate, clip[0].numpy(), linewidth=0.5)
-    wave_ax.set(title="waveform", xlabel="time (s)", ylabel="amplitude", xlim=(0, seconds))
-    image = mel_ax.imshow(log_mel.numpy(), origin="lower", aspect="auto", extent=(0, seconds, 0, n_mels))
-    mel_ax.set(title="log-mel spectrogram", xlabel="time (s)", ylabel="mel bin")
-    figure.colorbar(image, ax=mel_ax, label="dB")
+    plot_waveform(clip, sample_rate, ax=wave_ax, title="waveform")
+    plot_spectrogram(log_mel, ax=mel_ax, title="log-mel spectrogram (dB)",
+                     hop_seconds=features.melspec.hop_length / sample_rate, ylabel="mel bin")
     return figure
 
 
