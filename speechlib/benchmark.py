@@ -9,6 +9,7 @@ its audio is synthetic (a tone per word plus noise), which decodes exactly as fa
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -74,3 +75,252 @@ def write_tone_tree(root: Path | str, clips: int, words: list[str] = WORDS, num_
         listed = sorted(relative for relative, split in written if split == subset)
         (root / f"{subset}_list.txt").write_text("".join(f"{name}\n" for name in listed))
     return root
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference: what the seed notebooks and the PyTorch tutorial do
+# ---------------------------------------------------------------------------------------------
+
+def reference_dataset(tree: Path, subset: str = "training"):
+    """torchaudio's ``SPEECHCOMMANDS`` (its file walk and split lists), decoding each file in
+    ``__getitem__`` as it does, with soundfile in place of ``torchaudio.load``."""
+    import torch
+    from torchaudio.datasets import SPEECHCOMMANDS
+
+    class SoundfileSpeechCommands(SPEECHCOMMANDS):
+        def __getitem__(self, n):
+            path, sample_rate, label, speaker_id, utterance_number = self.get_metadata(n)
+            samples, sample_rate = sf.read(os.path.join(self._archive, path), dtype="float32")
+            return torch.from_numpy(samples).unsqueeze(0), sample_rate, label, speaker_id, utterance_number
+
+    # torchaudio looks for ROOT/SpeechCommands/speech_commands_v0.02: a symlink gives it that layout
+    link_root = tree.parent / f"{tree.name}.torchaudio"
+    link = link_root / "SpeechCommands" / "speech_commands_v0.02"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(tree.resolve(), target_is_directory=True)
+    return SoundfileSpeechCommands(link_root, subset=subset)
+
+
+def reference_loader(dataset, kept: list[int], batch_size: int = 256, seed: int = 0):
+    """The tutorial's loader: batch 256, shuffled, a padding collate, num_workers=0 on CPU."""
+    import torch
+
+    from .transforms import make_collate
+
+    labels = sorted(WORDS)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, kept), batch_size=batch_size,
+                                       shuffle=True, collate_fn=make_collate(labels), num_workers=0,
+                                       generator=generator)
+
+
+def refine(dataset) -> list[int]:
+    """The seed's refine pass: load every clip and keep those exactly one second long."""
+    return [i for i in range(len(dataset)) if dataset[i][0].shape[-1] == CLIP_SAMPLES]
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements: each runs in its own fresh process, so cold/warm and peak memory are honest
+# ---------------------------------------------------------------------------------------------
+
+MEASUREMENTS = ("first_batch_cold", "first_batch_warm", "data_epoch", "simplenet_epoch", "cnn_epoch")
+
+
+def _peak_rss_gb() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux; includes mapped cache pages
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest decoding worker
+    return (own + workers) / 2**20
+
+
+def _first_batch(side: str, tree: Path, workdir: Path, batch_size: int) -> dict:
+    import time
+
+    started = time.perf_counter()
+    if side == "reference":
+        dataset = reference_dataset(tree)
+        kept = refine(dataset)  # loads every clip
+        (workdir / "reference_kept.json").write_text(json.dumps(kept))
+        waveforms, targets = next(iter(reference_loader(dataset, kept, batch_size)))
+    else:
+        from .cache import ClipLoader, load_cache
+
+        cache = load_cache(tree, verbose=False)
+        waveforms, targets = next(iter(ClipLoader(cache, "training", batch_size, shuffle=True)))
+    assert waveforms.shape == (batch_size, 1, CLIP_SAMPLES) and targets.shape == (batch_size,)
+    return {"seconds": time.perf_counter() - started}
+
+
+def _epoch(side: str, model_name: str | None, tree: Path, workdir: Path, batch_size: int) -> dict:
+    """One epoch over the training clips (``model_name`` None: only fetch the batches)."""
+    import time
+
+    import torch
+
+    from .models import build_model
+    from .training import train_one_epoch
+
+    if side == "reference":
+        kept = json.loads((workdir / "reference_kept.json").read_text())
+        loader = reference_loader(reference_dataset(tree), kept, batch_size)
+    else:
+        from .cache import ClipLoader, load_cache
+
+        loader = ClipLoader(load_cache(tree, verbose=False, progress=False), "training", batch_size, shuffle=True)
+    started = time.perf_counter()
+    if model_name is None:
+        clips = sum(len(targets) for _, targets in loader)
+    else:
+        torch.manual_seed(0)
+        model = build_model(model_name, num_classes=len(WORDS))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # as `speechlib train`
+        train_one_epoch(model, loader, optimizer, torch.device("cpu"), progress=False)
+        clips = len(loader.dataset) if side == "reference" else len(loader.rows)
+    return {"seconds": time.perf_counter() - started, "clips": clips}
+
+
+def measure(side: str, what: str, tree: Path, workdir: Path, batch_size: int = 256) -> dict:
+    """Run one measurement in this process and return its figures (used by the child processes)."""
+    if what.startswith("first_batch"):
+        result = _first_batch(side, tree, workdir, batch_size)
+    else:
+        model_name = None if what == "data_epoch" else what.split("_")[0]
+        result = _epoch(side, model_name, tree, workdir, batch_size)
+    return {**result, "peak_rss_gb": _peak_rss_gb()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver: build the tree once, run every measurement in a fresh process, print the table
+# ---------------------------------------------------------------------------------------------
+
+def _drop_page_cache() -> bool:
+    """Empty the OS file cache (needs root), so "cold" really reads from disk. False if not allowed."""
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def _run_child(side: str, what: str, tree: Path, workdir: Path, batch_size: int) -> dict:
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "SPEECHLIB_CACHE": str(workdir / "cache")}
+    command = [sys.executable, "-m", "speechlib.benchmark", "--tree", str(tree), "--workdir", str(workdir),
+               "--batch-size", str(batch_size), "--child", side, what]
+    started = time.perf_counter()
+    finished = subprocess.run(command, env=env, capture_output=True, text=True)
+    if finished.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{finished.stderr[-3000:]}")
+    result = json.loads(finished.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = time.perf_counter() - started  # including Python start and imports
+    return result
+
+
+def _read_through(folder: Path) -> None:
+    """Read every file under ``folder`` once, so the OS page cache holds it."""
+    for path in folder.rglob("*.npy"):
+        with open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
+def run_all(tree: Path, workdir: Path, batch_size: int, only: list[str], drop_caches: bool) -> dict:
+    import shutil
+
+    results_path = workdir / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    for what in only:
+        for side in ("speechlib", "reference"):
+            if what == "first_batch_cold":
+                if side == "speechlib":
+                    shutil.rmtree(workdir / "cache", ignore_errors=True)  # no decoded cache yet
+                if drop_caches and not _drop_page_cache():
+                    print("could not drop the OS page cache (needs root): 'cold' means no speechlib cache only")
+            elif side == "speechlib":  # as warm as the reference's tree, which its last run just read
+                _read_through(workdir / "cache")
+            print(f"{side:>9} {what} ...", flush=True)
+            load = os.getloadavg()[0]
+            results[f"{side}/{what}"] = {**_run_child(side, what, tree, workdir, batch_size), "load_before": load}
+            print(f"          {results[f'{side}/{what}']}", flush=True)
+            results_path.write_text(json.dumps(results, indent=2))  # partial results survive an interruption
+    return results
+
+
+TARGETS = {"first_batch_warm": 50, "data_epoch": None, "simplenet_epoch": 5, "cnn_epoch": 5, "first_batch_cold": None}
+ROW_NAMES = {"first_batch_cold": "time to first batch, cold", "first_batch_warm": "time to first batch, warm",
+             "data_epoch": "one epoch, data only (no model)", "simplenet_epoch": "one SimpleNet epoch",
+             "cnn_epoch": "one CNN epoch"}
+
+
+def table(results: dict) -> str:
+    """The results as a markdown table: absolute figures and reference/speechlib ratios."""
+    lines = ["| measurement | reference | speechlib | speed-up (reference / speechlib) | target | met |",
+             "|---|---|---|---|---|---|"]
+    for what in MEASUREMENTS:
+        reference, ours = results.get(f"reference/{what}"), results.get(f"speechlib/{what}")
+        if not reference or not ours:
+            continue
+        ratio = reference["seconds"] / ours["seconds"]
+        target = TARGETS[what]
+        goal, met = (f">= {target}x", "yes" if ratio >= target else "**no**") if target else ("", "")
+        if what == "first_batch_warm":
+            goal += ", <= 2 s"
+            met = "yes" if ratio >= target and ours["seconds"] <= 2 else "**no**"
+        clips = f" ({reference['clips']:,} / {ours['clips']:,} clips)" if "clips" in ours else ""
+        lines.append(f"| {ROW_NAMES[what]}{clips} | {reference['seconds']:.2f} s | {ours['seconds']:.2f} s "
+                     f"| {ratio:.1f}x | {goal} | {met} |")
+        if what.startswith("first_batch"):
+            lines.append(f"| {ROW_NAMES[what]}, incl. Python start and imports | {reference['process_seconds']:.2f} s "
+                         f"| {ours['process_seconds']:.2f} s | {reference['process_seconds'] / ours['process_seconds']:.1f}x | | |")
+    peaks = {side: max((r["peak_rss_gb"] for key, r in results.items() if key.startswith(side)), default=0.0)
+             for side in ("reference", "speechlib")}
+    lines.append(f"| peak RSS (largest of all runs) | {peaks['reference']:.2f} GB | {peaks['speechlib']:.2f} GB | "
+                 f"| <= 6 GB | {'yes' if peaks['speechlib'] <= 6 else '**no**'} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m speechlib.benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tree", type=Path, default=Path("/tmp/sc_full"),
+                        help="the full-size tree (built there if missing; reused if present)")
+    parser.add_argument("--clips", type=int, default=REAL_CLIPS, help="clips in a newly built tree")
+    parser.add_argument("--batch-size", type=int, default=256, help="as in the PyTorch tutorial (default 256)")
+    parser.add_argument("--only", default=",".join(MEASUREMENTS),
+                        help=f"comma-separated subset of: {', '.join(MEASUREMENTS)}")
+    parser.add_argument("--drop-caches", action="store_true",
+                        help="empty the OS page cache before each cold measurement (needs root)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="decoded cache and results.json (default: TREE.bench beside the tree)")
+    parser.add_argument("--table", action="store_true", help="only print the table of the saved results")
+    parser.add_argument("--child", nargs=2, metavar=("SIDE", "WHAT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    workdir = args.workdir or args.tree.parent / f"{args.tree.name}.bench"
+    if args.child:
+        print(json.dumps(measure(*args.child, tree=args.tree, workdir=workdir, batch_size=args.batch_size)))
+        return
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not args.table:
+        if not (args.tree / "testing_list.txt").is_file():
+            building = args.tree.with_name(args.tree.name + ".building")
+            print(f"writing {args.clips:,} clips to {args.tree} (once) ...", flush=True)
+            write_tone_tree(building, args.clips, workers=os.cpu_count() or 1)
+            building.rename(args.tree)
+        unknown = set(args.only.split(",")) - set(MEASUREMENTS)
+        if unknown:
+            parser.error(f"unknown measurement(s): {', '.join(sorted(unknown))}")
+        run_all(args.tree, workdir, args.batch_size, args.only.split(","), args.drop_caches)
+    print(table(json.loads((workdir / "results.json").read_text())))
+
+
+if __name__ == "__main__":
+    main()

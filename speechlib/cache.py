@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ import soundfile as sf
 import torch
 from tqdm.auto import tqdm
 
-from .data import CLIP_SAMPLES, DATA_DIR, REPO_DIR, SAMPLE_RATE, SUBSETS, DataError, SpeechCommands
+from .data import (AUDIO_EXTENSIONS, CLIP_SAMPLES, DATA_DIR, REPO_DIR, SAMPLE_RATE, SUBSETS, DataError,
+                   SpeechCommands, find_root, list_labels)
 
 CACHE_FORMAT = 1  # bump when the layout below changes: old caches then get a new fingerprint
 MARKER = "complete.json"
@@ -56,21 +58,28 @@ def cache_home(root: Path | str) -> Path:
         return Path.home() / ".cache" / "speechlib"
 
 
-def _stat_line(path: Path) -> str:
-    status = path.stat()
-    return f"{status.st_size} {status.st_mtime_ns}"
+def scan_clips(root: Path | str) -> list[tuple[str, int, int]]:
+    """``(relative path, size, mtime in ns)`` of every clip, sorted: the same files as
+    :class:`SpeechCommands`, from one directory read per word (no decoding, no Path objects: fast)."""
+    clips = []
+    for label in list_labels(root):
+        with os.scandir(os.path.join(root, label)) as entries:
+            for entry in entries:
+                if entry.name.lower().endswith(AUDIO_EXTENSIONS):
+                    status = entry.stat()
+                    clips.append((f"{label}/{entry.name}", status.st_size, status.st_mtime_ns))
+    return sorted(clips)
 
 
-def fingerprint(root: Path | str, files: list[str], num_samples: int = CLIP_SAMPLES) -> str:
-    """A short hash of every clip's relative path, size and modification time, and of the split
-    lists: any change to the data gives a different fingerprint, hence a rebuilt cache."""
-    root = Path(root)
+def fingerprint(root: Path | str, clips: list[tuple[str, int, int]], num_samples: int = CLIP_SAMPLES) -> str:
+    """A short hash of every clip's relative path, size and modification time (see :func:`scan_clips`)
+    and of the split lists: any change to the data gives a different fingerprint, hence a rebuilt cache."""
     digest = hashlib.sha256(f"speechlib-cache {CACHE_FORMAT} {num_samples}\n".encode())
     for name in ("validation_list.txt", "testing_list.txt"):
-        split_list = root / name
-        digest.update(f"{name} {_stat_line(split_list) if split_list.is_file() else 'missing'}\n".encode())
-    for relative_path in files:
-        digest.update(f"{relative_path} {_stat_line(root / relative_path)}\n".encode())
+        split_list = Path(root) / name
+        status = split_list.stat() if split_list.is_file() else None
+        digest.update(f"{name} {status and (status.st_size, status.st_mtime_ns)}\n".encode())
+    digest.update("\n".join(f"{name} {size} {mtime}" for name, size, mtime in clips).encode())
     return digest.hexdigest()[:16]
 
 
@@ -143,8 +152,9 @@ def build_cache(dataset: SpeechCommands, directory: Path, num_samples: int = CLI
         lengths = np.empty(len(files), dtype=np.int64)
         bar = tqdm(total=len(files), desc="decoding clips (once)", unit="clip", disable=not progress)
         if workers > 1 and len(jobs) > 1:
-            with _process_context().Pool(workers) as pool:
-                for start, chunk_lengths in pool.imap_unordered(_decode_chunk, jobs):
+            # a worker that dies makes the pool raise BrokenProcessPool, never hang
+            with ProcessPoolExecutor(workers, mp_context=_process_context()) as pool:
+                for start, chunk_lengths in pool.map(_decode_chunk, jobs):
                     lengths[start:start + len(chunk_lengths)] = chunk_lengths
                     bar.update(len(chunk_lengths))
         else:
@@ -253,20 +263,22 @@ def load_cache(root: str | os.PathLike | SpeechCommands | None = None, num_sampl
     """The decoded cache of a Speech Commands tree, built on first use. Taught in notebook 04.
 
     ``root`` is a folder (or ``None`` for :func:`speechlib.find_root`'s choice) or a
-    :class:`SpeechCommands` dataset. Listing and fingerprinting the tree takes about a second for the
-    full set; decoding happens only when the data changed (or the first time), on ``workers``
+    :class:`SpeechCommands` dataset. Listing and fingerprinting the tree (one ``stat`` per clip) is
+    the only work of a warm start (see BENCHMARKS.md for the full set); decoding happens only when the data changed (or the first time), on ``workers``
     processes (default: all cores).
     """
-    dataset = root if isinstance(root, SpeechCommands) else SpeechCommands(root, verbose=verbose)
-    if dataset.subset is not None:  # the cache always holds every clip; subsets are chosen when loading
-        dataset = SpeechCommands(dataset.root, verbose=False)
-    key = fingerprint(dataset.root, dataset.files, num_samples)
-    directory = cache_home(dataset.root) / key
-    if not _is_complete(directory, len(dataset.files), num_samples):
+    root = root.root if isinstance(root, SpeechCommands) else find_root(root, verbose=verbose)
+    clips = scan_clips(root)
+    key = fingerprint(root, clips, num_samples)
+    directory = cache_home(root) / key
+    if not _is_complete(directory, len(clips), num_samples):
         if directory.exists():  # half-written or damaged: never trusted, rebuilt
             shutil.rmtree(directory)
+        dataset = SpeechCommands(root, verbose=False)  # labels, speakers, splits; the same files as `clips`
+        if dataset.files != [name for name, _, _ in clips]:
+            raise DataError(f"{root}: files changed while the cache was being prepared; run again")
         build_cache(dataset, directory, num_samples, workers, progress)
-    return ClipCache(directory, dataset.root, key)
+    return ClipCache(directory, root, key)
 
 
 class ClipLoader:
