@@ -3,7 +3,7 @@
 // MediaRecorder would give webm/opus, which Python could only decode with FFmpeg.
 
 const DENIED = "Microphone access was denied: allow it in the browser's site settings, or classify a WAV file below.";
-const ABSENT = "No microphone found: plug one in and reload, or classify a WAV file below. " +
+const ABSENT = "No microphone found: plug one in and reload the page, or classify a WAV file below. " +
   "(Browsers offer the microphone only on https:// or http://localhost pages.)";
 
 // An AudioWorklet runs on the audio thread and hands us each block of 128 input samples.
@@ -74,11 +74,9 @@ function blobUrl(dataView, type) {
 function render({ model, el }) {
   el.classList.add("speechlib-recorder");
   el.innerHTML = `
-    <div class="speechlib-controls">
-      <button class="speechlib-record" type="button"></button>
-      <label class="speechlib-upload">or classify a file: <input type="file" accept=".wav,.flac,.ogg,audio/*"></label>
-    </div>
+    <button class="speechlib-record" type="button"></button>
     <div class="speechlib-status" role="status"></div>
+    <label class="speechlib-upload">Or classify a file: <input type="file" accept=".wav,.flac,.ogg,audio/*"></label>
     <ol class="speechlib-top3"></ol>
     <audio class="speechlib-playback" controls hidden></audio>
     <img class="speechlib-plot" alt="waveform and mel spectrogram of the clip the model heard" hidden>`;
@@ -97,6 +95,10 @@ function render({ model, el }) {
     status.textContent = error || model.get("status");
     status.classList.toggle("speechlib-error", Boolean(error));
   }
+  function showClip() {
+    showMedia("audio", audio, "audio/wav");
+    showMedia("image", plot, "image/png");
+  }
   function showTop3() {
     top3.replaceChildren(...model.get("top3").map(({ word, probability }) => {
       const item = document.createElement("li");
@@ -107,7 +109,7 @@ function render({ model, el }) {
   function showMedia(name, element, type) {
     const bytes = model.get(name);
     if (urls[name]) URL.revokeObjectURL(urls[name]);
-    element.hidden = !bytes || bytes.byteLength === 0;
+    element.hidden = !bytes || bytes.byteLength === 0 || Boolean(model.get("error"));
     if (!element.hidden) element.src = urls[name] = blobUrl(bytes, type);
   }
   function showError(message) {
@@ -137,14 +139,13 @@ function render({ model, el }) {
   });
 
   model.on("change:status", showStatus);
-  model.on("change:error", showStatus);
+  model.on("change:error", () => { showStatus(); showClip(); });  // an error hides the last clip
   model.on("change:top3", showTop3);
   model.on("change:audio", () => showMedia("audio", audio, "audio/wav"));
   model.on("change:image", () => showMedia("image", plot, "image/png"));
   showStatus();
   showTop3();
-  showMedia("audio", audio, "audio/wav");
-  showMedia("image", plot, "image/png");
+  showClip();
   return () => Object.values(urls).forEach((url) => URL.revokeObjectURL(url));
 }
 
