@@ -173,7 +173,7 @@ class WaveformAugment(nn.Module):
     """
 
     def __init__(self, noise: torch.Tensor | None = None, max_shift: int | None = SAMPLE_RATE // 10,
-                 snr_db: tuple[float, float] = (5.0, 25.0), noise_probability: float = 0.8,
+                 snr_db: tuple[float, float] = (5.0, 25.0), noise_probability: float = 0.6,
                  speeds: tuple[float, ...] | None = (0.9, 1.0, 1.1), reverb_probability: float = 0.3):
         super().__init__()
         # a buffer follows .to(device); persistent=False keeps it out of state_dict
@@ -210,7 +210,7 @@ class SpecAugment(nn.Module):
     masked values become 0, the mean of a normalised log-mel image.
     """
 
-    def __init__(self, freq_mask: int = 8, time_mask: int = 10, num_masks: int = 2):
+    def __init__(self, freq_mask: int = 6, time_mask: int = 5, num_masks: int = 2):
         super().__init__()
         masks = []
         for _ in range(num_masks):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -36,7 +37,7 @@ from .training import evaluate, load_checkpoint, load_model, save_model, train_o
 from .transforms import pad_trim
 
 # Settings that must match for --resume to continue the same run.
-RESUME_KEYS = ("model", "batch_size", "lr", "seed", "augment")
+RESUME_KEYS = ("model", "batch_size", "lr", "seed", "augment", "schedule")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,6 +128,14 @@ def _background_noise(root: Path, verbose: bool) -> torch.Tensor | None:
         return None
 
 
+def epoch_learning_rate(lr: float, epoch: int, epochs: int, schedule: str) -> float:
+    """``constant``: ``lr`` throughout. ``cosine``: from ``lr`` down to near 0 along half a cosine, large
+    steps first and small ones at the end (notebook 06)."""
+    if schedule == "cosine":
+        return lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    return lr
+
+
 def train_command(args) -> int:
     context = distributed.setup(args.device)
     try:
@@ -147,7 +156,8 @@ def _train(args, context: distributed.Context) -> int:
     out = Path(args.out or f"models/{args.model}.pt")
     augment = args.model == "cnn" if args.augment is None else args.augment  # on by default for the CNN
     settings = {"model": args.model, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                "epochs": args.epochs, "data": str(root), "world_size": context.world_size, "augment": augment}
+                "epochs": args.epochs, "data": str(root), "world_size": context.world_size, "augment": augment,
+                "schedule": args.schedule}
 
     torch.manual_seed(args.seed)  # same initial weights in every process and every run
     model = build_model(args.model, num_classes=len(labels)).to(device)
@@ -181,6 +191,8 @@ def _train(args, context: distributed.Context) -> int:
 
     for epoch in range(start_epoch, args.epochs):
         train_loader.set_epoch(epoch)  # the shuffle order depends on (seed, epoch) only
+        for group in optimizer.param_groups:  # from (epoch, epochs) only, so --resume continues it exactly
+            group["lr"] = epoch_learning_rate(args.lr, epoch, args.epochs, args.schedule)
         started = time.perf_counter()
         batch_losses, accuracy = train_one_epoch(train_model, train_loader, optimizer, device,
                                                  progress=main and not args.quiet,
@@ -300,6 +312,8 @@ def register(commands) -> None:
                        help="where to train (default: auto = CUDA, then MPS, then CPU)")
     train.add_argument("--out", default=None, help="model file (default: models/MODEL.pt)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if it exists")
+    train.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                       help="learning rate per epoch: constant, or cosine decay from --lr towards 0 (default: constant)")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                        help="augment every training batch: speed, reverb, time shift, noise from the data's "
                        "_background_noise_ (notebook 06; default: on for cnn, off for simplenet)")

@@ -142,3 +142,10 @@ def test_help_explains_each_command(command, capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "usage: speechlib" in text and len(text) > 300
+
+
+def test_cosine_schedule_decays_from_lr_towards_zero():
+    rates = [commands.epoch_learning_rate(0.01, epoch, 4, "cosine") for epoch in range(4)]
+    assert rates[0] == 0.01 and rates[2] == pytest.approx(0.005)
+    assert all(a > b > 0 for a, b in zip(rates, rates[1:]))
+    assert commands.epoch_learning_rate(0.01, 3, 4, "constant") == 0.01
