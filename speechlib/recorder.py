@@ -26,10 +26,10 @@ HERE = Path(__file__).parent
 
 
 def prepare_recording(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """A recording ``(channels, n)`` at any rate -> a training-like clip ``(1, 16000)``. Notebook 07.
+    """A recording ``(channels, n)`` at any rate -> a training-like clip ``(1, 16000)``.
 
-    Channels are averaged to mono, the rate is converted to 16 kHz, and the second around the
-    loudest part is kept (or the recording is padded to one second).
+    Taught in notebook 07. Channels are averaged to mono, the rate is converted to 16 kHz, and the
+    second around the loudest part is kept (or the recording is padded to one second).
     """
     import torchaudio.functional as AF  # torchaudio only where it is needed
 
@@ -41,7 +41,10 @@ def prepare_recording(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
 
 @torch.no_grad()
 def top_k(model: torch.nn.Module, clip: torch.Tensor, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
-    """The model's ``k`` most probable words for one clip ``(1, 16000)``, as ``(word, probability)``. Notebook 07."""
+    """The model's ``k`` most probable words for one clip ``(1, 16000)``, as ``(word, probability)``.
+
+    Taught in notebook 07.
+    """
     model.eval()
     device = next(model.parameters()).device
     log_probs = model(clip.unsqueeze(0).to(device))  # (1, num_classes)
@@ -50,7 +53,7 @@ def top_k(model: torch.nn.Module, clip: torch.Tensor, labels: list[str], k: int 
 
 
 def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
-    """Top-``k`` words for an audio file of any rate, length and channel count. Notebook 07.
+    """Top-``k`` words for an audio file of any rate, length and channel count. Taught in notebook 07.
 
     An unreadable file raises :class:`speechlib.DataError` naming it.
     """
@@ -59,7 +62,7 @@ def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k
 
 
 def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Figure:
-    """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side. Notebook 07.
+    """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side. Taught in notebook 07.
 
     The spectrogram has the CNN's settings (:class:`speechlib.models.LogMel`), in dB before the
     CNN's normalisation. A plain ``matplotlib.figure.Figure`` (not pyplot), so the notebook does
@@ -92,7 +95,7 @@ def wav_bytes(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> bytes:
 def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
     """The contents of an audio file (WAV, FLAC, OGG) -> ``(waveform (channels, n), sample_rate)``.
 
-    For files that arrive as bytes, e.g. uploaded in the browser. Bad data raises
+    Taught in notebook 07: for files that arrive as bytes, uploaded in the browser. Bad data raises
     :class:`speechlib.DataError` naming ``name``.
     """
     try:
