@@ -296,7 +296,7 @@ def register(commands) -> None:
     train = commands.add_parser(
         "train", help="train a model, checkpointing every epoch (resumable; works under torchrun)",
         description="Train SimpleNet or the CNN on the training clips. The first run decodes every clip "
-        "once into a cache (progress bar, all cores); later runs start in about a second. After every "
+        "once into a cache (progress bar, all cores); later runs skip decoding (BENCHMARKS.md). After every "
         "epoch an atomic checkpoint OUT.ckpt is written; --resume continues from it with the same result "
         "as an uninterrupted run. At the end OUT holds the model and OUT with .json its metrics "
         "(validation/test accuracy, per-word accuracy, history). Under `torchrun --nproc_per_node=N -m "
