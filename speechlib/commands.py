@@ -147,10 +147,11 @@ def train_command(args) -> int:
 def _train(args, context: distributed.Context) -> int:
     main = context.is_main
     root = resolve_data(args.data, verbose=main)
-    if main:  # rank 0 decodes (once); the others wait, then open the finished cache
-        cache = load_cache(root, workers=args.workers, progress=not args.quiet, verbose=False)
+    first_on_machine = context.local_rank == 0
+    if first_on_machine:  # one process per machine decodes (once); the others wait, then open its cache
+        cache = load_cache(root, workers=args.workers, progress=main and not args.quiet, verbose=False)
     distributed.barrier(context)
-    if not main:
+    if not first_on_machine:
         cache = load_cache(root, progress=False, verbose=False)
     labels, device = cache.labels, context.device
     out = Path(args.out or f"models/{args.model}.pt")

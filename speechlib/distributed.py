@@ -27,6 +27,7 @@ class Context:
     rank: int
     world_size: int
     device: torch.device
+    local_rank: int = 0  # rank among the processes of this machine
 
     @property
     def is_main(self) -> bool:
@@ -48,7 +49,7 @@ def setup(device_preference: str = "auto") -> Context:
     elif device.type != "cpu":
         raise RuntimeError(f"multi-process training runs on CUDA or CPU, not {device.type}: pass --device cpu")
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Context(rank=rank, world_size=world_size, device=device)
+    return Context(rank=rank, world_size=world_size, device=device, local_rank=local_rank)
 
 
 def teardown(context: Context) -> None:
