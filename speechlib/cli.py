@@ -28,14 +28,22 @@ def _cmd_run(args) -> int:
     import os
     from pathlib import Path
 
-    from .series import SIMPLENET_PATH, run_series, simplenet_test_accuracy
+    from .series import SIMPLENET_PATH, find_notebooks, run_series, simplenet_test_accuracy
 
     env = dict(os.environ)
     if args.data:
         env["SPEECHLIB_DATA"] = str(Path(args.data).resolve())  # the kernels start in notebooks/
     if args.epochs is not None:
         env["SPEECHLIB_EPOCHS"] = str(args.epochs)
-    runs = run_series(env=env, write_outputs=args.write_outputs)
+    notebooks = find_notebooks()
+    if args.notebooks:  # "04" or "04_training.ipynb": the numbered notebooks asked for, in series order
+        wanted = {name[:2] for name in args.notebooks}
+        notebooks = [path for path in notebooks if path.name[:2] in wanted]
+        missing = wanted - {path.name[:2] for path in notebooks}
+        if missing:
+            print(f"speechlib run: no notebook numbered {', '.join(sorted(missing))} in notebooks/", file=sys.stderr)
+            return 2
+    runs = run_series(notebooks, env=env, write_outputs=args.write_outputs)
     if not runs:
         print("speechlib run: no notebooks found", file=sys.stderr)
         return 1
@@ -77,11 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Execute notebooks/NN_*.ipynb one after the other, each in a fresh kernel (the stored "
         "notebooks are not changed), print each one's status and time, then evaluate models/simplenet.pt "
         "on the test split. Exits with 1 if any notebook fails.")
+    run.add_argument("notebooks", nargs="*", metavar="NN",
+                     help="run only these notebooks, by number (e.g. 01 04); default: all of them")
     run.add_argument("--data", default=None,
                      help="dataset folder (default: the real set if downloaded, else data/bundled)")
     run.add_argument("--epochs", type=int, default=None, help="epochs for the notebooks that train")
     run.add_argument("--write-outputs", action="store_true",
-                     help="for maintainers: store each notebook's fresh outputs in its file")
+                     help="for maintainers: store the fresh outputs in the notebooks that ran "
+                     "(name the ones you own: speechlib run --write-outputs 04)")
     run.set_defaults(func=_cmd_run)
 
     register_training_commands(commands)  # train, evaluate, predict: speechlib/commands.py

@@ -19,6 +19,7 @@ from .data import REPO_DIR
 
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
 SIMPLENET_PATH = REPO_DIR / "models" / "simplenet.pt"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 @dataclass
@@ -38,7 +39,8 @@ def execute_notebook(path: Path | str, env: dict | None = None, timeout: int = 6
     """Run every cell of the notebook at ``path`` in a fresh kernel started in the notebook's folder.
 
     Returns the executed notebook (an ``nbformat.NotebookNode``) without widget state, which is large and
-    only meaningful in the browser that made it. Raises ``nbclient.exceptions.CellExecutionError`` if a
+    only meaningful in the browser that made it (widget outputs keep their text form), and without
+    timestamps, so running an unchanged notebook twice gives the same file. Raises ``nbclient.exceptions.CellExecutionError`` if a
     cell fails.
     """
     import nbformat
@@ -46,11 +48,18 @@ def execute_notebook(path: Path | str, env: dict | None = None, timeout: int = 6
 
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)  # timestamps of an earlier run
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
+                            record_timing=False,  # no timestamps in the cells: a rerun changes nothing
+                            coalesce_streams=True,  # one stdout block per cell, however the kernel flushed it
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no kernel chatter on stderr
     client.execute(env=dict(os.environ) if env is None else env)
     notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:  # without the state a widget view cannot be drawn: keep its text instead
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(WIDGET_VIEW, None)
     return notebook
 
 

@@ -39,3 +39,32 @@ def test_run_series_reports_each_notebook_and_keeps_going(tmp_path):
     cell = nbformat.read(good, as_version=4).cells[1]
     assert cell.outputs[0]["text"] == f"hello {tmp_path}\n"  # ran in the notebook's folder, with env
     assert cell.execution_count == 2
+
+
+def test_cli_run_names_a_missing_notebook(capsys):
+    from speechlib import cli
+
+    assert cli.main(["run", "99"]) == 2
+    assert "no notebook numbered 99" in capsys.readouterr().err
+
+
+def test_simplenet_test_accuracy_evaluates_the_saved_model(tmp_path):
+    import pytest
+    import torch
+
+    from speechlib import SimpleNet, SpeechCommands, make_collate, predict, save_model
+    from speechlib.benchmark import write_tone_tree
+    from speechlib.series import simplenet_test_accuracy
+
+    root = write_tone_tree(tmp_path / "sc", 40, ["no", "yes"], num_speakers=10)
+    torch.manual_seed(0)
+    model = SimpleNet(num_classes=2)
+    path = save_model(model, tmp_path / "simplenet.pt", ["no", "yes"], "simplenet")
+    test_set = SpeechCommands(root, subset="testing", verbose=False)
+    loader = torch.utils.data.DataLoader(test_set, batch_size=8, collate_fn=make_collate(["no", "yes"]))
+    predictions, targets = predict(model, loader, torch.device("cpu"))
+    assert simplenet_test_accuracy(path, root) == pytest.approx((predictions == targets).float().mean().item())
+
+    other = save_model(model, tmp_path / "other.pt", ["left", "right"], "simplenet")
+    with pytest.raises(ValueError, match="other.pt: trained on other words"):
+        simplenet_test_accuracy(other, root)
