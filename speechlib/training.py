@@ -94,6 +94,7 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a model file is meant to be shared
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()

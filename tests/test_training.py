@@ -112,6 +112,7 @@ def test_atomic_save_leaves_no_temporary_file(tmp_path):
     path = atomic_save({"x": torch.ones(3)}, tmp_path / "a.pt")
     assert os.listdir(tmp_path) == ["a.pt"]
     assert torch.equal(torch.load(path, weights_only=True)["x"], torch.ones(3))
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by others, like any saved file
 
 
 def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
