@@ -175,7 +175,8 @@ def wait_until_done(page, notebook: str, timeout_ms: int = 90_000) -> None:
             }}""", timeout=timeout_ms)
     finally:
         page.screenshot(path=ARTIFACTS / f"{Path(notebook).stem}_after_run.png")
-    errors = page.locator('[data-mime-type="application/vnd.jupyter.error"]')
+    # JupyterLab renders an exception as stderr text with a traceback
+    errors = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').filter(has_text="Traceback")
     assert errors.count() == 0, f"{notebook} raised an error in the browser:\n{errors.first.inner_text()}"
     texts = page.locator(prompts).evaluate_all("prompts => prompts.map(p => p.textContent)")  # also off-screen ones
     unrun = [text for text in texts if not re.search(r"\d", text)]
