@@ -244,6 +244,8 @@ def test_notebook_01_renders_audio_and_the_clip_browser(page, jupyter_lab):
     clip_browser.locator("audio").wait_for()
     dropdown.select_option("no")  # the widget talks to the kernel: choosing a word shows one of its clips
     clip_browser.locator(".widget-output").filter(has_text=re.compile(r"\bno/")).wait_for(timeout=15_000)
-    clip_browser.locator(".widget-output img").wait_for(timeout=15_000)  # its waveform plot, drawn last
+    plot = clip_browser.locator(".widget-output img")  # its waveform plot, drawn last
+    plot.wait_for(timeout=15_000)
+    plot.evaluate("img => img.decode()")  # painted, not just in the page
     clip_browser.screenshot(path=ARTIFACTS / "01_clip_browser.png")
     page.screenshot(path=ARTIFACTS / "01_window.png")
