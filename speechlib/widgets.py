@@ -41,9 +41,14 @@ def clip_browser(dataset, word: str | None = None) -> widgets.VBox:
             plt.show()
 
     def new_word(_change):
-        clip_choice.value = 0  # the old position may not exist for the new word
-        clip_choice.max = len(clips_of[word_choice.value]) - 1
-        show()
+        # Draw once: moving the slider back to clip 0 already redraws through its observer.
+        last_clip = len(clips_of[word_choice.value]) - 1
+        if clip_choice.value == 0:
+            clip_choice.max = last_clip
+            show()
+        else:
+            clip_choice.value = 0  # the old position may not exist for the new word
+            clip_choice.max = last_clip
 
     word_choice.observe(new_word, names="value")
     clip_choice.observe(show, names="value")

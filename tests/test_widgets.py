@@ -28,6 +28,10 @@ def test_browser_offers_the_words_and_their_clips(dataset, capsys):
     assert clip.value == 0 and clip.max == dataset.targets.count(0) - 1
     shown = capsys.readouterr().out
     assert "no/" in shown and "up/" in shown.split("no/")[0]
+    assert shown.count("no/") == 1  # drawn once, not once per changed control
+
+    word.value = "yes"  # the slider is at 0 already: the word change alone redraws
+    assert capsys.readouterr().out.count("yes/") == 1
 
 
 def test_browser_names_an_empty_dataset(dataset):
