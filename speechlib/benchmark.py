@@ -1,9 +1,10 @@
 """How much faster is the cache? A reproducible benchmark on a full-size synthetic tree.
 
-    python -m speechlib.benchmark --tree /tmp/sc_full            # 105,829 clips, about 3.4 GB of WAV
+    python -m speechlib.benchmark --tree /tmp/sc_full            # 105,829 clips, 3.2 GiB of WAV
 
 The tree has the real v0.02 layout (35 word folders, split lists, ~10% clips shorter than 1 s);
-its audio is synthetic (a tone per word plus noise), which decodes exactly as fast as speech.
+its audio is synthetic (a tone per word plus noise): a 16-bit WAV costs the same to decode
+whatever it holds.
 """
 
 from __future__ import annotations

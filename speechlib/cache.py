@@ -267,8 +267,8 @@ def load_cache(root: str | os.PathLike | SpeechCommands | None = None, num_sampl
 
     ``root`` is a folder (or ``None`` for :func:`speechlib.find_root`'s choice) or a
     :class:`SpeechCommands` dataset. Listing and fingerprinting the tree (one ``stat`` per clip) is
-    the only work of a warm start (see BENCHMARKS.md for the full set); decoding happens only when the data changed (or the first time), on ``workers``
-    processes (default: all cores).
+    the only work of a warm start (timed in BENCHMARKS.md); clips are decoded only the first time
+    and when the data changed, on ``workers`` processes (default: all cores).
     """
     root = root.root if isinstance(root, SpeechCommands) else find_root(root, verbose=verbose)
     clips = scan_clips(root)
