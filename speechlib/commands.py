@@ -71,6 +71,7 @@ def write_json(content: dict, path: Path | str) -> Path:
         with os.fdopen(fd, "w") as f:
             json.dump(content, f, indent=2)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
