@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +29,8 @@ from . import distributed
 from .augment import WaveformAugment, load_noise
 from .cache import ClipLoader, load_cache
 from .device import pick_device
-from .data import BUNDLED_ROOT, DATA_DIR, DataError, _looks_complete, find_root, load_audio, real_root
+from .files import atomic_write
+from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, load_audio, real_root
 from .models import MODELS, build_model
 from .training import evaluate, load_checkpoint, load_model, save_model, train_one_epoch
 from .transforms import pad_trim
@@ -54,9 +53,9 @@ def resolve_data(choice: str | None, verbose: bool = True) -> Path:
                             "--out data/bundled)")
         return find_root(BUNDLED_ROOT, verbose=verbose)
     if choice == "real":
-        for candidate in (real_root("v0.02"), DATA_DIR / "speech_commands_v0.02"):
-            if candidate.is_dir() and _looks_complete(candidate):
-                return find_root(candidate, verbose=verbose)
+        real = find_real_root()
+        if real is not None:
+            return find_root(real, verbose=verbose)
         raise DataError(f"the real Speech Commands set is not downloaded (looked in {real_root('v0.02')}): "
                         "run `speechlib download` first")
     return find_root(choice, verbose=verbose)
@@ -64,19 +63,10 @@ def resolve_data(choice: str | None, verbose: bool = True) -> Path:
 
 def write_json(content: dict, path: Path | str) -> Path:
     """Write ``content`` as JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(content, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path, "w") as f:
+        json.dump(content, f, indent=2)
+        f.write("\n")
+    return Path(path)
 
 
 def _report_errors(command: str, function, args) -> int:

@@ -42,12 +42,20 @@ def real_root(version: str = "v0.02", data_dir: Path | str = DATA_DIR) -> Path:
     return Path(data_dir) / "SpeechCommands" / f"speech_commands_{version}"
 
 
-def _looks_complete(root: Path) -> bool:
+def looks_complete(root: Path) -> bool:
     """A real tree counts only when both split lists and at least 30 word folders are there."""
     if not (root / "validation_list.txt").is_file() or not (root / "testing_list.txt").is_file():
         return False
     words = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]
     return len(words) >= 30
+
+
+def find_real_root() -> Path | None:
+    """A complete real v0.02 tree under data/ (torchaudio's layout, or extracted by hand), or None."""
+    for candidate in (real_root("v0.02", DATA_DIR), DATA_DIR / "speech_commands_v0.02"):
+        if candidate.is_dir() and looks_complete(candidate):
+            return candidate
+    return None
 
 
 def find_root(root: str | os.PathLike | None = None, verbose: bool = True) -> Path:
@@ -58,10 +66,9 @@ def find_root(root: str | os.PathLike | None = None, verbose: bool = True) -> Pa
     elif os.environ.get("SPEECHLIB_DATA"):
         chosen, why = Path(os.environ["SPEECHLIB_DATA"]), "from $SPEECHLIB_DATA"
     else:
-        candidates = [real_root("v0.02", DATA_DIR), DATA_DIR / "speech_commands_v0.02"]
-        real = [c for c in candidates if c.is_dir() and _looks_complete(c)]
-        if real:
-            chosen, why = real[0], "real Speech Commands v0.02"
+        real = find_real_root()
+        if real is not None:
+            chosen, why = real, "real Speech Commands v0.02"
         else:
             chosen, why = BUNDLED_ROOT, "bundled synthetic set; `speechlib download` gets the real one"
     if not chosen.is_dir():

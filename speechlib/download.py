@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .data import DATA_DIR, DataError, _looks_complete, real_root
+from .data import DATA_DIR, DataError, looks_complete, real_root
 
 # The official archives and their SHA-256 digests: version -> (url, sha256).
 ARCHIVES = {
@@ -61,7 +61,7 @@ def download_speech_commands(version: str = "v0.02", root: str | os.PathLike | N
     root = Path(root) if root is not None else DATA_DIR
     target = real_root(version, root)
 
-    if (target / MARKER).is_file() or (target.is_dir() and _looks_complete(target)):
+    if (target / MARKER).is_file() or (target.is_dir() and looks_complete(target)):
         return target  # already there (ours, or extracted by torchaudio): no network at all
     if target.exists():
         raise DataError(f"{target}: exists but is not a complete Speech Commands tree; "

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .data import REPO_DIR
+from .files import atomic_write
 
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
 SIMPLENET_PATH = REPO_DIR / "models" / "simplenet.pt"
@@ -68,15 +68,9 @@ def write_notebook(notebook, path: Path | str) -> None:
     import nbformat
 
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(notebook, f)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)  # mkstemp made it private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    permissions = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    with atomic_write(path, "w", permissions, encoding="utf-8") as f:
+        nbformat.write(notebook, f)
 
 
 def run_series(notebooks: list[Path] | None = None, env: dict | None = None, write_outputs: bool = False,

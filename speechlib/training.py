@@ -6,12 +6,13 @@ Nothing here reads notebook globals: model, data, optimizer and device are alway
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from .files import atomic_write
 
 
 def train_one_epoch(model, loader, optimizer, device, progress: bool = True, description: str = "train"):
@@ -90,20 +91,9 @@ def evaluate(model, loader, device, labels: list[str]) -> dict:
 def atomic_save(obj, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves
     a half-written file under the real name. Notebook 04."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a model file is meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path) as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def save_model(model, path: str | os.PathLike, labels: list[str], model_name: str, **extra) -> Path:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from speechlib import cli, commands, load_model, pad_trim, read_clip
+from speechlib import data as speechlib_data
 from speechlib.benchmark import write_tone_tree
 
 WORDS = ["down", "no", "up", "yes"]
@@ -118,8 +119,7 @@ def test_clear_errors(tree, tmp_path, monkeypatch, capsys):
     assert speechlib("train", "--data", tmp_path / "nowhere", "--epochs", 1) == 1
     assert "nowhere: dataset root not found" in capsys.readouterr().err
 
-    monkeypatch.setattr(commands, "real_root", lambda version: tmp_path / "no_download")
-    monkeypatch.setattr(commands, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(speechlib_data, "DATA_DIR", tmp_path)  # nothing downloaded there
     assert speechlib("train", "--data", "real", "--epochs", 1) == 1
     assert "run `speechlib download`" in capsys.readouterr().err
 

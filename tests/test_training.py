@@ -154,3 +154,15 @@ def test_pick_device(monkeypatch):
         pick_device("tpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device("auto") == torch.device("cuda")
+
+
+def test_atomic_write_keeps_the_old_text_when_writing_fails(tmp_path):
+    from speechlib.files import atomic_write
+
+    path = tmp_path / "notes.txt"
+    with atomic_write(path, "w") as f:
+        f.write("first")
+    with pytest.raises(ValueError), atomic_write(path, "w") as f:
+        f.write("half of the sec")
+        raise ValueError("crash while writing")
+    assert path.read_text() == "first" and os.listdir(tmp_path) == ["notes.txt"]
