@@ -28,7 +28,7 @@ def _cmd_run(args) -> int:
     import os
     from pathlib import Path
 
-    from .series import SIMPLENET_PATH, find_notebooks, run_series, simplenet_test_accuracy
+    from .series import CNN_PATH, SIMPLENET_PATH, find_notebooks, run_series, saved_model_accuracy
 
     env = dict(os.environ)
     if args.data:
@@ -49,12 +49,13 @@ def _cmd_run(args) -> int:
         return 1
     failed = [run.path.name for run in runs if not run.ok]
     print(f"{len(runs) - len(failed)} of {len(runs)} notebooks ran, {sum(run.seconds for run in runs):.1f} s in all")
-    if SIMPLENET_PATH.is_file():
-        accuracy = simplenet_test_accuracy(SIMPLENET_PATH, env.get("SPEECHLIB_DATA"))
-        print(f"SimpleNet test accuracy: {accuracy:.1%} ({SIMPLENET_PATH.parent.name}/{SIMPLENET_PATH.name})")
-    else:
-        print(f"no SimpleNet to evaluate: {SIMPLENET_PATH} is missing", file=sys.stderr)
-        failed.append(SIMPLENET_PATH.name)
+    for name, path in (("SimpleNet", SIMPLENET_PATH), ("CNN", CNN_PATH)):
+        if path.is_file():
+            accuracy = saved_model_accuracy(path, env.get("SPEECHLIB_DATA"))
+            print(f"{name} test accuracy: {accuracy:.1%} ({path.parent.name}/{path.name})")
+        else:
+            print(f"no {name} to evaluate: {path} is missing", file=sys.stderr)
+            failed.append(path.name)
     if failed:
         print(f"speechlib run: failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -81,10 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     download.set_defaults(func=_cmd_download)
 
     run = commands.add_parser(
-        "run", help="run the notebook series headless, in order, and report the SimpleNet test accuracy",
+        "run", help="run the notebook series headless, in order, and report the models' test accuracy",
         description="Execute notebooks/NN_*.ipynb one after the other, each in a fresh kernel (the stored "
         "notebooks are not changed), print each one's status and time, then evaluate models/simplenet.pt "
-        "on the test split. Exits with 1 if any notebook fails.")
+        "(trained by notebook 04) and models/cnn.pt (shipped) on the test split. Exits with 1 if any notebook fails.")
     run.add_argument("notebooks", nargs="*", metavar="NN",
                      help="run only these notebooks, by number (e.g. 01 04); default: all of them")
     run.add_argument("--data", default=None,

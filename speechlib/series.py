@@ -18,7 +18,8 @@ from .data import REPO_DIR
 from .files import atomic_write
 
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
-SIMPLENET_PATH = REPO_DIR / "models" / "simplenet.pt"
+SIMPLENET_PATH = REPO_DIR / "models" / "simplenet.pt"  # trained by notebook 04
+CNN_PATH = REPO_DIR / "models" / "cnn.pt"  # shipped with the repository, used by notebook 07
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -96,8 +97,8 @@ def run_series(notebooks: list[Path] | None = None, env: dict | None = None, wri
     return runs
 
 
-def simplenet_test_accuracy(model_path: Path | str = SIMPLENET_PATH, root=None) -> float:
-    """Accuracy of the saved SimpleNet on the test split of ``root`` (default: as the notebooks choose)."""
+def saved_model_accuracy(model_path: Path | str = SIMPLENET_PATH, root=None) -> float:
+    """Accuracy of a saved model on the test split of ``root`` (default: as the notebooks choose)."""
     import torch
 
     from .data import SpeechCommands

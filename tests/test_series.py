@@ -48,13 +48,13 @@ def test_cli_run_names_a_missing_notebook(capsys):
     assert "no notebook numbered 99" in capsys.readouterr().err
 
 
-def test_simplenet_test_accuracy_evaluates_the_saved_model(tmp_path):
+def test_saved_model_accuracy_evaluates_the_saved_model(tmp_path):
     import pytest
     import torch
 
     from speechlib import SimpleNet, SpeechCommands, make_collate, predict, save_model
     from speechlib.benchmark import write_tone_tree
-    from speechlib.series import simplenet_test_accuracy
+    from speechlib.series import saved_model_accuracy
 
     root = write_tone_tree(tmp_path / "sc", 40, ["no", "yes"], num_speakers=10)
     torch.manual_seed(0)
@@ -63,8 +63,8 @@ def test_simplenet_test_accuracy_evaluates_the_saved_model(tmp_path):
     test_set = SpeechCommands(root, subset="testing", verbose=False)
     loader = torch.utils.data.DataLoader(test_set, batch_size=8, collate_fn=make_collate(["no", "yes"]))
     predictions, targets = predict(model, loader, torch.device("cpu"))
-    assert simplenet_test_accuracy(path, root) == pytest.approx((predictions == targets).float().mean().item())
+    assert saved_model_accuracy(path, root) == pytest.approx((predictions == targets).float().mean().item())
 
     other = save_model(model, tmp_path / "other.pt", ["left", "right"], "simplenet")
     with pytest.raises(ValueError, match="other.pt: trained on other words"):
-        simplenet_test_accuracy(other, root)
+        saved_model_accuracy(other, root)
