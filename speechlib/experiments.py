@@ -23,7 +23,7 @@ import torch.nn as nn
 from .augment import WaveformAugment, load_noise
 from .cache import ClipCache, ClipLoader, load_cache
 from .commands import write_json
-from .data import DataError, find_root
+from .data import BUNDLED_ROOT, DataError, find_root
 from .device import pick_device
 from .models import CNN
 from .training import evaluate, train_one_epoch
@@ -119,13 +119,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
-    root = find_root(args.data if args.data else Path(__file__).resolve().parent.parent / "data" / "bundled")
+    root = find_root(args.data if args.data else BUNDLED_ROOT)
     engines = speaker_engines(root)
     cache = load_cache(root, verbose=False)
     noise = load_noise(root)
     device = pick_device(args.device)
     results = []
-    print(f"| configuration | held-out engine | accuracy on held-out engine | accuracy on seen engines' test clips | s/epoch |")
+    print("| configuration | held-out engine | accuracy on held-out engine | accuracy on seen engines' test clips | s/epoch |")
     print("| --- | --- | --- | --- | --- |")
     for name in args.configs:
         for held_out in args.engines:
