@@ -1,5 +1,5 @@
-"""Decode every clip once, keep it on disk, feed the model from memory. Taught in notebook 04
-("a faster way to feed the model"); notebook 06 trains the CNN with it.
+"""Decode every clip once, keep it on disk, feed the model from memory. Taught in notebook 06,
+which trains the CNN with it; `speechlib train` uses it too.
 
 Decoding 105,829 audio files takes minutes; reading them again every epoch wastes those minutes
 each time. So the first run decodes every clip (on all cores, with a progress bar), pads/trims it
@@ -263,7 +263,7 @@ class ClipCache:
 
 def load_cache(root: str | os.PathLike | SpeechCommands | None = None, num_samples: int = CLIP_SAMPLES,
                workers: int | None = None, progress: bool = True, verbose: bool = True) -> ClipCache:
-    """The decoded cache of a Speech Commands tree, built on first use. Taught in notebook 04.
+    """The decoded cache of a Speech Commands tree, built on first use. Taught in notebook 06.
 
     ``root`` is a folder (or ``None`` for :func:`speechlib.find_root`'s choice) or a
     :class:`SpeechCommands` dataset. Listing and fingerprinting the tree (one ``stat`` per clip) is
