@@ -285,7 +285,7 @@ def load_cache(root: str | os.PathLike | SpeechCommands | None = None, num_sampl
 
 
 class ClipLoader:
-    """Batches from a :class:`ClipCache`, like a DataLoader with a (Distributed)Sampler. Notebook 04.
+    """Batches from a :class:`ClipCache`, like a DataLoader with a (Distributed)Sampler. Notebook 06.
 
     Yields ``(waveforms (batch, 1, num_samples) float32, targets (batch,))``. The shuffle order
     depends only on ``(seed, epoch)``, so a resumed run sees exactly the batches an uninterrupted
