@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import distributed
 from .augment import WaveformAugment, load_noise
@@ -32,7 +31,7 @@ from .device import pick_device
 from .files import atomic_write
 from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, load_audio, real_root
 from .models import MODELS, build_model
-from .training import evaluate, load_checkpoint, load_model, save_model, train_one_epoch
+from .training import evaluate, load_checkpoint, load_model, save_model, top_k, train_one_epoch
 from .transforms import pad_trim
 
 # Settings that must match for --resume to continue the same run.
@@ -263,14 +262,11 @@ def evaluate_command(args) -> int:
 # speechlib predict
 # ---------------------------------------------------------------------------------------------
 
-@torch.no_grad()
 def predict_command(args) -> int:
     model, labels = load_model(args.model)
     for path in args.files:
-        waveform = pad_trim(load_audio(path)).unsqueeze(0)  # (1, 1, 16000): mono, 16 kHz, one second
-        probabilities = F.softmax(model(waveform), dim=1)[0]  # model gives log-probabilities
-        top = torch.topk(probabilities, k=min(3, len(labels)))
-        guesses = ", ".join(f"{labels[i]} {p:.3f}" for p, i in zip(top.values.tolist(), top.indices.tolist()))
+        clip = pad_trim(load_audio(path))  # (1, 16000): mono, 16 kHz, one second
+        guesses = ", ".join(f"{word} {probability:.3f}" for word, probability in top_k(model, clip, labels))
         print(f"{path}: {guesses}")
     return 0
 

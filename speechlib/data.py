@@ -110,42 +110,48 @@ def parse_filename(relative_path: str) -> tuple[str, str, int]:
     return label, speaker_id, int(utterance)
 
 
+def read_audio(source, name: str | None = None) -> tuple[torch.Tensor, int]:
+    """Decode an audio file (a path, or a file object such as ``io.BytesIO`` of uploaded bytes) as it
+    is: ``(waveform (channels, n) float32, sample_rate)``. Errors name ``name`` (default: the path)."""
+    name = str(source) if name is None else name
+    try:
+        samples, sample_rate = sf.read(source, dtype="float32", always_2d=True)  # (n, channels)
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        reason = getattr(error, "error_string", error)  # libsndfile's words, without a file object's repr
+        raise DataError(f"{name}: not a readable audio file ({reason})") from error
+    if samples.shape[0] == 0:
+        raise DataError(f"{name}: contains no samples")
+    return torch.from_numpy(np.ascontiguousarray(samples.T)), sample_rate
+
+
 def read_clip(path: Path | str, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Read one mono clip as a float32 tensor of shape ``(1, n)`` in [-1, 1].
 
     Strict, as a dataset should be: an unreadable file, a wrong sample rate or more than one
     channel raises :class:`DataError` naming the file. (``load_audio`` converts instead.)
     """
-    path = Path(path)
-    try:
-        samples, file_rate = sf.read(path, dtype="float32", always_2d=True)  # (n, channels)
-    except (sf.LibsndfileError, RuntimeError, OSError) as error:
-        raise DataError(f"{path}: not a readable audio file ({error})") from error
-    if samples.shape[0] == 0:
-        raise DataError(f"{path}: contains no samples")
+    waveform, file_rate = read_audio(path)
     if file_rate != sample_rate:
         raise DataError(f"{path}: sample rate is {file_rate} Hz, expected {sample_rate} Hz")
-    if samples.shape[1] != 1:
-        raise DataError(f"{path}: has {samples.shape[1]} channels, expected mono")
-    return torch.from_numpy(np.ascontiguousarray(samples.T))  # (1, n)
+    if waveform.shape[0] != 1:
+        raise DataError(f"{path}: has {waveform.shape[0]} channels, expected mono")
+    return waveform  # (1, n)
+
+
+def to_mono(waveform: torch.Tensor, file_rate: int, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """``(channels, n)`` at ``file_rate`` -> ``(1, m)`` at ``sample_rate``: channels averaged, rate converted."""
+    import torchaudio.functional as AF  # only needed here; keeps `import speechlib.data` light
+
+    mono = waveform.mean(dim=0, keepdim=True)  # (1, n)
+    if file_rate != sample_rate:
+        mono = AF.resample(mono, file_rate, sample_rate)  # (1, n * sample_rate / file_rate)
+    return mono
 
 
 def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Read any audio file soundfile understands and convert it: channels averaged to mono,
     resampled to ``sample_rate``. Returns ``(1, n)`` float32. For your own recordings (notebook 07)."""
-    import torchaudio.functional as AF  # only needed here; keeps `import speechlib.data` light
-
-    path = Path(path)
-    try:
-        samples, file_rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as error:
-        raise DataError(f"{path}: not a readable audio file ({error})") from error
-    if samples.shape[0] == 0:
-        raise DataError(f"{path}: contains no samples")
-    waveform = torch.from_numpy(np.ascontiguousarray(samples.T)).mean(dim=0, keepdim=True)
-    if file_rate != sample_rate:
-        waveform = AF.resample(waveform, file_rate, sample_rate)
-    return waveform
+    return to_mono(*read_audio(path), sample_rate)
 
 
 class SpeechCommands(torch.utils.data.Dataset):

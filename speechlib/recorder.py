@@ -17,9 +17,10 @@ import torch
 import traitlets
 from matplotlib.figure import Figure
 
-from .data import CLIP_SAMPLES, SAMPLE_RATE, DataError, load_audio
+from .data import CLIP_SAMPLES, SAMPLE_RATE, DataError, read_audio, to_mono
 from .models import LogMel
 from .plots import plot_spectrogram, plot_waveform
+from .training import top_k
 from .transforms import center_on_loudest
 
 HERE = Path(__file__).parent
@@ -31,25 +32,7 @@ def prepare_recording(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
     Taught in notebook 07. Channels are averaged to mono, the rate is converted to 16 kHz, and the
     second around the loudest part is kept (or the recording is padded to one second).
     """
-    import torchaudio.functional as AF  # torchaudio only where it is needed
-
-    mono = waveform.mean(dim=0, keepdim=True)  # (1, n)
-    if sample_rate != SAMPLE_RATE:
-        mono = AF.resample(mono, sample_rate, SAMPLE_RATE)  # (1, n * 16000 / sample_rate)
-    return center_on_loudest(mono, CLIP_SAMPLES)  # (1, 16000)
-
-
-@torch.no_grad()
-def top_k(model: torch.nn.Module, clip: torch.Tensor, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
-    """The model's ``k`` most probable words for one clip ``(1, 16000)``, as ``(word, probability)``.
-
-    Taught in notebook 07.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    log_probs = model(clip.unsqueeze(0).to(device))  # (1, num_classes)
-    probs, indices = log_probs.exp()[0].topk(k)  # (k,), (k,)
-    return [(labels[i], float(p)) for p, i in zip(probs.tolist(), indices.tolist())]
+    return center_on_loudest(to_mono(waveform, sample_rate, SAMPLE_RATE), CLIP_SAMPLES)  # (1, 16000)
 
 
 def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
@@ -57,8 +40,7 @@ def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k
 
     An unreadable file raises :class:`speechlib.DataError` naming it.
     """
-    waveform = load_audio(path, SAMPLE_RATE)  # (1, n) at 16 kHz, mono
-    return top_k(model, center_on_loudest(waveform, CLIP_SAMPLES), labels, k)
+    return top_k(model, prepare_recording(*read_audio(path)), labels, k)
 
 
 def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Figure:
@@ -98,14 +80,7 @@ def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
     Taught in notebook 07: for files that arrive as bytes, uploaded in the browser. Bad data raises
     :class:`speechlib.DataError` naming ``name``.
     """
-    try:
-        samples, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)  # (n, channels)
-    except (sf.LibsndfileError, RuntimeError) as error:
-        reason = getattr(error, "error_string", error)  # libsndfile's words, without the BytesIO repr
-        raise DataError(f"{name}: not a readable audio file ({reason})") from error
-    if samples.shape[0] == 0:
-        raise DataError(f"{name}: contains no samples")
-    return torch.from_numpy(np.ascontiguousarray(samples.T)), sample_rate  # (channels, n)
+    return read_audio(io.BytesIO(data), name)  # (channels, n), sample_rate
 
 
 class Recorder(anywidget.AnyWidget):

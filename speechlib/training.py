@@ -65,6 +65,19 @@ def predict(model, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(predictions), torch.cat(targets)
 
 
+@torch.no_grad()
+def top_k(model: torch.nn.Module, clip: torch.Tensor, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
+    """The model's ``k`` most probable words for one clip ``(1, 16000)``, as ``(word, probability)``.
+
+    Taught in notebook 07.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    log_probs = model(clip.unsqueeze(0).to(device))  # (1, num_classes)
+    probs, indices = log_probs.exp()[0].topk(min(k, len(labels)))  # (k,), (k,)
+    return [(labels[i], float(p)) for p, i in zip(probs.tolist(), indices.tolist())]
+
+
 def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``matrix[true, predicted]`` counts. Notebook 05."""
     flat = targets * num_classes + predictions
