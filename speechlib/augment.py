@@ -26,7 +26,7 @@ import torch.nn as nn
 import torchaudio.functional as AF
 import torchaudio.transforms as T
 
-from .data import AUDIO_EXTENSIONS, NOISE_FOLDER, SAMPLE_RATE, DataError, read_clip
+from .data import NOISE_FOLDER, SAMPLE_RATE, DataError, noise_files, read_clip
 
 
 def _uniform(low: float, high: float, size: int, generator, device) -> torch.Tensor:
@@ -62,10 +62,9 @@ def load_noise(root: str | os.PathLike) -> torch.Tensor:
 
     Raises :class:`speechlib.DataError` naming the folder when it holds no audio file.
     """
-    folder = Path(root) / NOISE_FOLDER
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS) if folder.is_dir() else []
+    paths = noise_files(root)
     if not paths:
-        raise DataError(f"{folder}: no background noise recordings (.wav/.flac) found")
+        raise DataError(f"{Path(root) / NOISE_FOLDER}: no background noise recordings (.wav/.flac) found")
     noises = [read_clip(p)[0] for p in paths]  # each (samples,)
     shortest = min(len(n) for n in noises)
     return torch.stack([n[:shortest] for n in noises])  # (num_noises, shortest)

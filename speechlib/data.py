@@ -154,6 +154,14 @@ def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> torch.Tensor
     return to_mono(*read_audio(path), sample_rate)
 
 
+def noise_files(root: Path | str) -> list[Path]:
+    """The audio files in ``root/_background_noise_``, sorted (none if the folder is missing)."""
+    folder = Path(root) / NOISE_FOLDER
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
 class SpeechCommands(torch.utils.data.Dataset):
     """Google's Speech Commands (or any folder in its layout), like torchaudio's ``SPEECHCOMMANDS``.
 
@@ -227,7 +235,4 @@ class SpeechCommands(torch.utils.data.Dataset):
 
     def noise_files(self) -> list[Path]:
         """The long recordings in ``_background_noise_`` (used for augmentation in notebook 06)."""
-        folder = self.root / NOISE_FOLDER
-        if not folder.is_dir():
-            return []
-        return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+        return noise_files(self.root)
