@@ -1,19 +1,51 @@
 """speechlib: the helper library of the speech-commands teaching series.
 
-Every public function's docstring names the notebook that teaches it.
+Every public function's docstring names the notebook that teaches it. The table below says which
+module each name lives in. A name's module is imported the first time the name is used, so
+``import speechlib.cache`` (or ``speechlib train``) does not pay for matplotlib and widgets it
+never draws; ``from speechlib import plot_waveform`` and ``speechlib.data.REPO_DIR`` work as usual.
 """
 
-from .cache import ClipCache, ClipLoader, load_cache
-from .data import (CLIP_SAMPLES, SAMPLE_RATE, DataError, SpeechCommands, find_root, load_audio,
-                   read_clip)
-from .device import pick_device
-from .models import CNN, SimpleNet, build_model, count_parameters
-from .plots import (plot_confusion_matrix, plot_label_counts, plot_length_histogram, plot_loss_curve,
-                    plot_spectrogram, plot_waveform)
-from .training import (confusion_matrix, evaluate, load_checkpoint, load_model, predict, save_model,
-                       train, train_one_epoch)
-from .recorder import Recorder, classify_file
-from .transforms import center_on_loudest, make_collate, pad_trim
-from .widgets import clip_browser
+import importlib
+import importlib.util
 
+_MODULE_OF = {
+    # data.py: reading Speech Commands and your own audio (notebooks 01, 02, 07)
+    "CLIP_SAMPLES": "data", "SAMPLE_RATE": "data", "DataError": "data", "SpeechCommands": "data",
+    "find_root": "data", "load_audio": "data", "read_clip": "data",
+    # cache.py: the decoded-clip cache (notebook 06)
+    "ClipCache": "cache", "ClipLoader": "cache", "load_cache": "cache",
+    # device.py
+    "pick_device": "device",
+    # models.py (notebooks 03, 06)
+    "CNN": "models", "SimpleNet": "models", "build_model": "models", "count_parameters": "models",
+    # plots.py (every notebook)
+    "plot_confusion_matrix": "plots", "plot_label_counts": "plots", "plot_length_histogram": "plots",
+    "plot_loss_curve": "plots", "plot_spectrogram": "plots", "plot_waveform": "plots",
+    # training.py (notebooks 04, 05)
+    "confusion_matrix": "training", "evaluate": "training", "load_checkpoint": "training",
+    "load_model": "training", "predict": "training", "save_model": "training", "train": "training",
+    "train_one_epoch": "training",
+    # recorder.py (notebook 07)
+    "Recorder": "recorder", "classify_file": "recorder",
+    # transforms.py (notebooks 02, 07)
+    "center_on_loudest": "transforms", "make_collate": "transforms", "pad_trim": "transforms",
+    # widgets.py (notebook 01)
+    "clip_browser": "widgets",
+}
+
+__all__ = sorted(_MODULE_OF)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Import the module that defines ``name``, or the submodule ``name``, on first use (PEP 562)."""
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # speechlib.data, speechlib.models, ...
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'speechlib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
