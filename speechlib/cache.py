@@ -9,7 +9,7 @@ the hot pages in RAM. 105,829 clips x 16000 samples x 2 bytes = 3.4 GB.
 
 The cache folder is named after a *fingerprint* of the dataset (every clip's path, size and
 modification time, and the split lists), so changing, adding or removing a file gives a new
-fingerprint and a fresh build. It is built in a temporary folder and renamed into place only when
+fingerprint and a fresh build (the superseded cache of that tree is then deleted). It is built in a temporary folder and renamed into place only when
 complete, with a ``complete.json`` marker written last: a crash mid-build never leaves a cache that
 a later run trusts.
 
@@ -172,7 +172,7 @@ def build_cache(dataset: SpeechCommands, directory: Path, num_samples: int = CLI
                  speakers=np.asarray(dataset.speakers, dtype=str), files=np.asarray(files, dtype=str),
                  labels=np.asarray(dataset.labels, dtype=str))
         _write_marker(building / MARKER, {"clips": len(files), "num_samples": num_samples,
-                                          "root": str(dataset.root), "format": CACHE_FORMAT})
+                                          "root": str(Path(dataset.root).resolve()), "format": CACHE_FORMAT})
         try:
             os.rename(building, directory)  # atomic: the cache appears complete or not at all
         except OSError:
@@ -281,7 +281,27 @@ def load_cache(root: str | os.PathLike | SpeechCommands | None = None, num_sampl
         if dataset.files != [name for name, _, _ in clips]:
             raise DataError(f"{root}: files changed while the cache was being prepared; run again")
         build_cache(dataset, directory, num_samples, workers, progress)
+        remove_superseded(directory, root, num_samples)
     return ClipCache(directory, root, key)
+
+
+def remove_superseded(directory: Path, root: Path | str, num_samples: int = CLIP_SAMPLES) -> list[Path]:
+    """Delete the other caches of ``root`` beside ``directory``: they were built from data that has
+    since changed, so nothing will use them again, and each is 3.4 GB for the real set. Caches of
+    other trees, or of other clip lengths, are kept. Returns the folders removed."""
+    removed = []
+    for other in Path(directory).parent.iterdir():
+        if other == Path(directory) or other.name.startswith("."):  # ".building" folders may be in use
+            continue
+        try:
+            with open(other / MARKER) as f:
+                marker = json.load(f)
+        except (OSError, ValueError):  # not a finished cache: not ours to judge
+            continue
+        if Path(marker.get("root", "")).resolve() == Path(root).resolve() and marker.get("num_samples") == num_samples:
+            shutil.rmtree(other)  # a process still reading it keeps its open memory map (POSIX)
+            removed.append(other)
+    return removed
 
 
 class ClipLoader:

