@@ -9,9 +9,9 @@ the hot pages in RAM. 105,829 clips x 16000 samples x 2 bytes = 3.4 GB.
 
 The cache folder is named after a *fingerprint* of the dataset (every clip's path, size and
 modification time, and the split lists), so changing, adding or removing a file gives a new
-fingerprint and a fresh build (the superseded cache of that tree is then deleted). It is built in a temporary folder and renamed into place only when
-complete, with a ``complete.json`` marker written last: a crash mid-build never leaves a cache that
-a later run trusts.
+fingerprint and a fresh build (and the superseded cache of that tree is deleted). It is built in a
+temporary folder and renamed into place only when complete, with a ``complete.json`` marker written
+last: a crash mid-build never leaves a cache that a later run trusts.
 
     >>> cache = load_cache("data/bundled")                     # doctest: +SKIP
     >>> loader = ClipLoader(cache, "training", batch_size=256, shuffle=True)
