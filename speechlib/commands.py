@@ -29,10 +29,9 @@ from .augment import WaveformAugment, load_noise
 from .cache import ClipLoader, load_cache
 from .device import pick_device
 from .files import atomic_write
-from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, load_audio, real_root
+from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, real_root
 from .models import MODELS, build_model
-from .training import evaluate, load_checkpoint, load_model, save_model, top_k, train_one_epoch
-from .transforms import pad_trim
+from .training import evaluate, load_checkpoint, load_model, save_model, train_one_epoch
 
 # Settings that must match for --resume to continue the same run.
 RESUME_KEYS = ("model", "batch_size", "lr", "seed", "augment", "schedule")
@@ -263,10 +262,13 @@ def evaluate_command(args) -> int:
 # ---------------------------------------------------------------------------------------------
 
 def predict_command(args) -> int:
+    # notebook 07's classify_file: mono, 16 kHz, the second around the loudest part (a recording of
+    # any length). Imported here: it brings matplotlib, which train and evaluate do not need.
+    from .recorder import classify_file
+
     model, labels = load_model(args.model)
     for path in args.files:
-        clip = pad_trim(load_audio(path))  # (1, 16000): mono, 16 kHz, one second
-        guesses = ", ".join(f"{word} {probability:.3f}" for word, probability in top_k(model, clip, labels))
+        guesses = ", ".join(f"{word} {probability:.3f}" for word, probability in classify_file(path, model, labels))
         print(f"{path}: {guesses}")
     return 0
 
@@ -327,8 +329,9 @@ def register(commands) -> None:
 
     predict_parser = commands.add_parser(
         "predict", help="the 3 most likely words for audio files",
-        description="Read each FILE (any format soundfile reads; converted to mono 16 kHz, padded or cut "
-        "to one second) and print the model's top-3 words with their probabilities.")
+        description="Read each FILE (any format soundfile reads, any length; converted to mono 16 kHz and cut to "
+        "the second around its loudest part, or padded to one second, as notebook 07 does) and print the "
+        "model's top-3 words with their probabilities.")
     predict_parser.add_argument("model", help="model file, e.g. models/cnn.pt")
     predict_parser.add_argument("files", nargs="+", metavar="FILE", help="audio files")
     predict_parser.set_defaults(func=lambda args: _report_errors("predict", predict_command, args))

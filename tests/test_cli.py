@@ -8,7 +8,10 @@ import shutil
 import pytest
 import torch
 
-from speechlib import cli, commands, load_model, pad_trim, read_clip
+import numpy as np
+import soundfile as sf
+
+from speechlib import center_on_loudest, cli, commands, load_model, read_clip
 from speechlib import data as speechlib_data
 from speechlib.benchmark import write_tone_tree
 
@@ -56,8 +59,31 @@ def test_train_evaluate_predict(tree, tmp_path, capsys):
         probabilities = [float(p) for _, p in guesses]
         assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.001
         with torch.no_grad():
-            expected = model(pad_trim(read_clip(clip)).unsqueeze(0)).argmax().item()
+            expected = model(center_on_loudest(read_clip(clip)).unsqueeze(0)).argmax().item()
         assert guesses[0][0] == labels[expected]
+
+
+def test_predict_listens_to_the_loudest_second_of_a_long_recording(tree, tmp_path, capsys):
+    out = tmp_path / "cnn.pt"
+    assert speechlib("train", "--model", "cnn", "--data", tree, "--epochs", 1, "--batch-size", 32,
+                     "--out", out, "--quiet") == 0
+    word = read_clip(sorted((tree / "up").iterdir())[0])  # (1, <= 16000)
+    recording = torch.zeros(1, 48000)  # 3 s: silence, then the word near the end, as people record
+    recording[:, 30000:30000 + word.shape[-1]] = word
+    path = tmp_path / "long.wav"
+    sf.write(path, recording[0].numpy(), 16000, subtype="FLOAT")
+    capsys.readouterr()  # forget what training printed
+    assert speechlib("predict", out, path) == 0
+    printed = re.findall(r"(\w+) (\d\.\d{3})", capsys.readouterr().out.split(": ", 1)[1])
+
+    model, labels = load_model(out)
+    with torch.no_grad():  # what the model says about the second around the word, not the silent first second
+        probabilities = model(center_on_loudest(recording).unsqueeze(0)).exp()[0]
+    best = probabilities.topk(3)
+    assert printed == [(labels[i], f"{p:.3f}") for p, i in zip(best.values.tolist(), best.indices.tolist())]
+    with torch.no_grad():
+        silent_start = model(recording[:, None, :16000]).exp()[0]
+    assert not np.allclose(probabilities.numpy(), silent_start.numpy(), atol=1e-3)  # the choice matters
 
 
 @pytest.mark.parametrize("model_name", ["simplenet", "cnn"])
