@@ -271,9 +271,10 @@ def table(results: dict) -> str:
         ratio = reference["seconds"] / ours["seconds"]
         target = TARGETS[what]
         goal, met = (f">= {target}x", "yes" if ratio >= target else "**no**") if target else ("", "")
-        if what == "first_batch_warm":
+        if what == "first_batch_warm":  # two targets: say which one is met
             goal += ", <= 2 s"
-            met = "yes" if ratio >= target and ours["seconds"] <= 2 else "**no**"
+            met = (f"{target}x: {'yes' if ratio >= target else '**no**'}; "
+                   f"<= 2 s: {'yes' if ours['seconds'] <= 2 else '**no**'}")
         clips, per_clip = "", ""
         if "clips" in ours:  # the reference drops short clips, speechlib pads them: compare per clip too
             clips = f" ({reference['clips']:,} / {ours['clips']:,} clips)"
