@@ -61,7 +61,7 @@ def cache_home(root: Path | str) -> Path:
 def scan_clips(root: Path | str) -> list[tuple[str, int, int]]:
     """``(relative path, size, mtime in ns)`` of every clip, sorted: the same files as
     :class:`SpeechCommands`, from one directory read per word and one ``stat`` per clip (no decoding,
-    no Path objects). This is all the work a warm start does (about 0.4 s for 105,829 clips, timed
+    no Path objects). Most of a warm start's work (0.4-0.55 s for 105,829 clips, profiled
     in BENCHMARKS.md). One thread: a pool of threads measured twice as slow, since each ``stat`` is
     too short to win back the hand-over of Python's lock."""
     clips = []
