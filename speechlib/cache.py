@@ -289,16 +289,16 @@ def remove_superseded(directory: Path, root: Path | str, num_samples: int = CLIP
     """Delete the other caches of ``root`` beside ``directory``: they were built from data that has
     since changed, so nothing will use them again, and each is 3.4 GB for the real set. Caches of
     other trees, or of other clip lengths, are kept. Returns the folders removed."""
-    removed = []
-    for other in Path(directory).parent.iterdir():
-        if other == Path(directory) or other.name.startswith("."):  # ".building" folders may be in use
+    directory, root, removed = Path(directory), Path(root).resolve(), []
+    for other in directory.parent.iterdir():
+        if other == directory or other.name.startswith("."):  # ".building" folders may be in use
             continue
         try:
             with open(other / MARKER) as f:
                 marker = json.load(f)
         except (OSError, ValueError):  # not a finished cache: not ours to judge
             continue
-        if Path(marker.get("root", "")).resolve() == Path(root).resolve() and marker.get("num_samples") == num_samples:
+        if marker.get("root") and Path(marker["root"]).resolve() == root and marker.get("num_samples") == num_samples:
             shutil.rmtree(other)  # a process still reading it keeps its open memory map (POSIX)
             removed.append(other)
     return removed
