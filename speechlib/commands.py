@@ -277,6 +277,8 @@ def predict_command(args) -> int:
 # Wiring into `speechlib`
 # ---------------------------------------------------------------------------------------------
 
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # what speechlib.pick_device accepts
+DEVICE_HELP = "where to run (default: auto = CUDA, then MPS, then CPU)"
 DATA_HELP = ("bundled (the synthetic set in data/bundled), real (the downloaded v0.02 set), auto (real if "
              "downloaded, else bundled; the default) or PATH to any folder in the Speech Commands layout")
 
@@ -298,8 +300,7 @@ def register(commands) -> None:
     train.add_argument("--batch-size", type=int, default=256, help="clips per step, per process (default: 256)")
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 0.001)")
     train.add_argument("--seed", type=int, default=0, help="seed of the initial weights and shuffling (default: 0)")
-    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                       help="where to train (default: auto = CUDA, then MPS, then CPU)")
+    train.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     train.add_argument("--out", default=None, help="model file (default: models/MODEL.pt)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if it exists")
     train.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
@@ -323,7 +324,7 @@ def register(commands) -> None:
     evaluate_parser.add_argument("--subset", default="testing", choices=["testing", "validation", "training"],
                                  help="which clips (default: testing)")
     evaluate_parser.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE")
-    evaluate_parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    evaluate_parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     evaluate_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate_parser.set_defaults(func=lambda args: _report_errors("evaluate", evaluate_command, args))
 
