@@ -11,25 +11,47 @@ import importlib.util
 
 _MODULE_OF = {
     # data.py: reading Speech Commands and your own audio (notebooks 01, 02, 07)
-    "CLIP_SAMPLES": "data", "SAMPLE_RATE": "data", "DataError": "data", "SpeechCommands": "data",
-    "find_root": "data", "load_audio": "data", "read_clip": "data",
+    "CLIP_SAMPLES": "data",
+    "SAMPLE_RATE": "data",
+    "DataError": "data",
+    "SpeechCommands": "data",
+    "find_root": "data",
+    "load_audio": "data",
+    "read_clip": "data",
     # cache.py: the decoded-clip cache (notebook 06)
-    "ClipCache": "cache", "ClipLoader": "cache", "load_cache": "cache",
+    "ClipCache": "cache",
+    "ClipLoader": "cache",
+    "load_cache": "cache",
     # device.py
     "pick_device": "device",
     # models.py (notebooks 03, 06)
-    "CNN": "models", "SimpleNet": "models", "build_model": "models", "count_parameters": "models",
+    "CNN": "models",
+    "SimpleNet": "models",
+    "build_model": "models",
+    "count_parameters": "models",
     # plots.py (every notebook)
-    "plot_confusion_matrix": "plots", "plot_label_counts": "plots", "plot_length_histogram": "plots",
-    "plot_loss_curve": "plots", "plot_spectrogram": "plots", "plot_waveform": "plots",
+    "plot_confusion_matrix": "plots",
+    "plot_label_counts": "plots",
+    "plot_length_histogram": "plots",
+    "plot_loss_curve": "plots",
+    "plot_spectrogram": "plots",
+    "plot_waveform": "plots",
     # training.py (notebooks 04, 05)
-    "confusion_matrix": "training", "evaluate": "training", "load_checkpoint": "training",
-    "load_model": "training", "predict": "training", "save_model": "training", "train": "training",
+    "confusion_matrix": "training",
+    "evaluate": "training",
+    "load_checkpoint": "training",
+    "load_model": "training",
+    "predict": "training",
+    "save_model": "training",
+    "train": "training",
     "train_one_epoch": "training",
     # recorder.py (notebook 07)
-    "Recorder": "recorder", "classify_file": "recorder",
+    "Recorder": "recorder",
+    "classify_file": "recorder",
     # transforms.py (notebooks 02, 07)
-    "center_on_loudest": "transforms", "make_collate": "transforms", "pad_trim": "transforms",
+    "center_on_loudest": "transforms",
+    "make_collate": "transforms",
+    "pad_trim": "transforms",
     # widgets.py (notebook 01)
     "clip_browser": "widgets",
 }

@@ -22,9 +22,9 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torchaudio.functional as AF
 import torchaudio.transforms as T
+from torch import nn
 
 from .data import NOISE_FOLDER, SAMPLE_RATE, DataError, noise_files, read_clip
 
@@ -50,7 +50,9 @@ def time_shift(waveforms: torch.Tensor, max_shift: int, generator: torch.Generat
     """
     batch, _, num_samples = waveforms.shape
     shifts = _randint(2 * max_shift + 1, batch, generator, waveforms.device) - max_shift  # (batch,)
-    source = torch.arange(num_samples, device=waveforms.device) - shifts[:, None]  # (batch, n): where each sample comes from
+    source = (
+        torch.arange(num_samples, device=waveforms.device) - shifts[:, None]
+    )  # (batch, n): where each sample comes from
     inside = (source >= 0) & (source < num_samples)
     shifted = waveforms.gather(2, source.clamp(0, num_samples - 1).unsqueeze(1))  # (batch, 1, n)
     return shifted * inside.unsqueeze(1)
@@ -75,8 +77,13 @@ def rms(waveforms: torch.Tensor) -> torch.Tensor:
     return waveforms.pow(2).mean(dim=(1, 2)).sqrt()
 
 
-def mix_background_noise(waveforms: torch.Tensor, noise: torch.Tensor, snr_db: tuple[float, float] = (5.0, 25.0),
-                         probability: float = 0.8, generator: torch.Generator | None = None) -> torch.Tensor:
+def mix_background_noise(
+    waveforms: torch.Tensor,
+    noise: torch.Tensor,
+    snr_db: tuple[float, float] = (5.0, 25.0),
+    probability: float = 0.8,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Add a random stretch of a random background recording to each clip, at a random
     signal-to-noise ratio (SNR) in ``snr_db``. Taught in notebook 06.
 
@@ -100,8 +107,9 @@ def mix_background_noise(waveforms: torch.Tensor, noise: torch.Tensor, snr_db: t
     return waveforms + segments * scale[:, None, None]
 
 
-def speed_perturb(waveforms: torch.Tensor, speeds: tuple[float, ...] = (0.9, 1.0, 1.1),
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def speed_perturb(
+    waveforms: torch.Tensor, speeds: tuple[float, ...] = (0.9, 1.0, 1.1), generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Play each clip at a speed picked from ``speeds``, like a tape: 1.1 is 10% faster *and* higher.
     Taught in notebook 06.
 
@@ -126,12 +134,16 @@ def _center(waveforms: torch.Tensor, num_samples: int) -> torch.Tensor:
     """Zero-pad or cut both ends equally to ``num_samples``."""
     extra = waveforms.shape[-1] - num_samples
     if extra >= 0:
-        return waveforms[..., extra // 2: extra // 2 + num_samples]
+        return waveforms[..., extra // 2 : extra // 2 + num_samples]
     return nn.functional.pad(waveforms, (-extra // 2, -extra - (-extra // 2)))
 
 
-def add_reverb(waveforms: torch.Tensor, decay_ms: tuple[float, float] = (10.0, 80.0), wet: tuple[float, float] = (0.1, 0.5),
-               generator: torch.Generator | None = None) -> torch.Tensor:
+def add_reverb(
+    waveforms: torch.Tensor,
+    decay_ms: tuple[float, float] = (10.0, 80.0),
+    wet: tuple[float, float] = (0.1, 0.5),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """A small random room per clip: convolve with decaying noise (an impulse response), then mix
     ``wet`` of that with the dry clip. Taught in notebook 06.
 
@@ -171,9 +183,15 @@ class WaveformAugment(nn.Module):
     ``None`` (``noise``, ``speeds``, ``reverb_probability=0``) to leave that step out.
     """
 
-    def __init__(self, noise: torch.Tensor | None = None, max_shift: int | None = SAMPLE_RATE // 10,
-                 snr_db: tuple[float, float] = (5.0, 25.0), noise_probability: float = 0.6,
-                 speeds: tuple[float, ...] | None = (0.9, 1.0, 1.1), reverb_probability: float = 0.3):
+    def __init__(
+        self,
+        noise: torch.Tensor | None = None,
+        max_shift: int | None = SAMPLE_RATE // 10,
+        snr_db: tuple[float, float] = (5.0, 25.0),
+        noise_probability: float = 0.6,
+        speeds: tuple[float, ...] | None = (0.9, 1.0, 1.1),
+        reverb_probability: float = 0.3,
+    ):
         super().__init__()
         # a buffer follows .to(device); persistent=False keeps it out of state_dict
         self.register_buffer("noise", noise, persistent=False)
@@ -186,7 +204,9 @@ class WaveformAugment(nn.Module):
         if self.speeds:
             waveforms = speed_perturb(waveforms, self.speeds)
         if self.reverb_probability > 0:
-            chosen = (torch.rand(len(waveforms), device=waveforms.device) < self.reverb_probability).nonzero().squeeze(1)
+            chosen = (
+                (torch.rand(len(waveforms), device=waveforms.device) < self.reverb_probability).nonzero().squeeze(1)
+            )
             if len(chosen):
                 waveforms = waveforms.index_copy(0, chosen, add_reverb(waveforms[chosen]))  # only the chosen clips
         if self.max_shift:
@@ -197,8 +217,10 @@ class WaveformAugment(nn.Module):
 
     def extra_repr(self) -> str:
         noises = 0 if self.noise is None else len(self.noise)
-        return (f"speeds={self.speeds}, reverb_probability={self.reverb_probability}, max_shift={self.max_shift}, "
-                f"noises={noises}, snr_db={self.snr_db}, noise_probability={self.noise_probability}")
+        return (
+            f"speeds={self.speeds}, reverb_probability={self.reverb_probability}, max_shift={self.max_shift}, "
+            f"noises={noises}, snr_db={self.snr_db}, noise_probability={self.noise_probability}"
+        )
 
 
 class SpecAugment(nn.Module):

@@ -20,8 +20,7 @@ import soundfile as sf
 
 from .data import CLIP_SAMPLES, SAMPLE_RATE
 
-WORDS = ("backward bed bird cat dog down eight five follow forward four go happy house learn left marvin "
-         "nine no off on one right seven sheila six stop three tree two up visual wow yes zero").split()
+WORDS = ["backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero"]
 REAL_CLIPS = 105_829  # Speech Commands v0.02
 SHORT_SHARE = 0.10  # share of clips shorter than one second
 
@@ -37,7 +36,7 @@ def tone_clip(word_index: int, rng: np.random.Generator, short_share: float = SH
     ``int16 (n,)``, one second long or (with probability ``short_share``) 0.5-0.95 s."""
     num_samples = CLIP_SAMPLES if rng.random() >= short_share else int(rng.integers(8000, 15200))
     time = np.arange(num_samples) / SAMPLE_RATE
-    frequency = 200.0 * 1.1 ** word_index  # a different pitch per word
+    frequency = 200.0 * 1.1**word_index  # a different pitch per word
     start = rng.uniform(0.0, 0.3) * num_samples / SAMPLE_RATE
     envelope = ((time > start) & (time < start + 0.4)).astype(np.float64)
     signal = 0.4 * envelope * np.sin(2 * np.pi * frequency * time) + 0.02 * rng.standard_normal(num_samples)
@@ -58,8 +57,15 @@ def _write_word(job: tuple[str, str, int, int, int, int, str]) -> list[tuple[str
     return written
 
 
-def write_tone_tree(root: Path | str, clips: int, words: list[str] = WORDS, num_speakers: int | None = None,
-                    seed: int = 0, extension: str = ".wav", workers: int = 1) -> Path:
+def write_tone_tree(
+    root: Path | str,
+    clips: int,
+    words: list[str] = WORDS,
+    num_speakers: int | None = None,
+    seed: int = 0,
+    extension: str = ".wav",
+    workers: int = 1,
+) -> Path:
     """Write ``clips`` synthetic clips in the Speech Commands layout under ``root`` (spread evenly over
     ``words``) with ``validation_list.txt`` and ``testing_list.txt``. Used by the benchmark and tests."""
     root = Path(root)
@@ -81,6 +87,7 @@ def write_tone_tree(root: Path | str, clips: int, words: list[str] = WORDS, num_
 # ---------------------------------------------------------------------------------------------
 # The reference: what the seed notebooks and the PyTorch tutorial do
 # ---------------------------------------------------------------------------------------------
+
 
 def reference_dataset(tree: Path, subset: str = "training"):
     """torchaudio's ``SPEECHCOMMANDS`` (its file walk and split lists), decoding each file in
@@ -111,9 +118,14 @@ def reference_loader(dataset, kept: list[int], batch_size: int = 256, seed: int 
 
     labels = sorted(WORDS)
     generator = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, kept), batch_size=batch_size,
-                                       shuffle=True, collate_fn=make_collate(labels), num_workers=0,
-                                       generator=generator)
+    return torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, kept),
+        batch_size=batch_size,
+        shuffle=True,
+        collate_fn=make_collate(labels),
+        num_workers=0,
+        generator=generator,
+    )
 
 
 def refine(dataset) -> list[int]:
@@ -196,6 +208,7 @@ def measure(side: str, what: str, tree: Path, workdir: Path, batch_size: int = 2
 # The driver: build the tree once, run every measurement in a fresh process, print the table
 # ---------------------------------------------------------------------------------------------
 
+
 def _drop_page_cache() -> bool:
     """Empty the OS file cache (needs root), so "cold" really reads from disk. False if not allowed."""
     try:
@@ -213,8 +226,20 @@ def _run_child(side: str, what: str, tree: Path, workdir: Path, batch_size: int)
     import time
 
     env = {**os.environ, "SPEECHLIB_CACHE": str(workdir / "cache")}
-    command = [sys.executable, "-m", "speechlib.benchmark", "--tree", str(tree), "--workdir", str(workdir),
-               "--batch-size", str(batch_size), "--child", side, what]
+    command = [
+        sys.executable,
+        "-m",
+        "speechlib.benchmark",
+        "--tree",
+        str(tree),
+        "--workdir",
+        str(workdir),
+        "--batch-size",
+        str(batch_size),
+        "--child",
+        side,
+        what,
+    ]
     started = time.perf_counter()
     finished = subprocess.run(command, env=env, capture_output=True, text=True)
     if finished.returncode != 0:
@@ -255,15 +280,21 @@ def run_all(tree: Path, workdir: Path, batch_size: int, only: list[str], drop_ca
 
 
 TARGETS = {"first_batch_warm": 50, "data_epoch": None, "simplenet_epoch": 5, "cnn_epoch": 5, "first_batch_cold": None}
-ROW_NAMES = {"first_batch_cold": "time to first batch, cold", "first_batch_warm": "time to first batch, warm",
-             "data_epoch": "one epoch, data only (no model)", "simplenet_epoch": "one SimpleNet epoch",
-             "cnn_epoch": "one CNN epoch"}
+ROW_NAMES = {
+    "first_batch_cold": "time to first batch, cold",
+    "first_batch_warm": "time to first batch, warm",
+    "data_epoch": "one epoch, data only (no model)",
+    "simplenet_epoch": "one SimpleNet epoch",
+    "cnn_epoch": "one CNN epoch",
+}
 
 
 def table(results: dict) -> str:
     """The results as a markdown table: absolute figures and reference/speechlib ratios."""
-    lines = ["| measurement | reference | speechlib | speed-up (reference / speechlib) | target | met |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| measurement | reference | speechlib | speed-up (reference / speechlib) | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
     for what in MEASUREMENTS:
         reference, ours = results.get(f"reference/{what}"), results.get(f"speechlib/{what}")
         if not reference or not ours:
@@ -273,39 +304,60 @@ def table(results: dict) -> str:
         goal, met = (f">= {target}x", "yes" if ratio >= target else "**no**") if target else ("", "")
         if what == "first_batch_warm":  # two targets: say which one is met
             goal += ", <= 2 s"
-            met = (f"{target}x: {'yes' if ratio >= target else '**no**'}; "
-                   f"<= 2 s: {'yes' if ours['seconds'] <= 2 else '**no**'}")
+            met = (
+                f"{target}x: {'yes' if ratio >= target else '**no**'}; "
+                f"<= 2 s: {'yes' if ours['seconds'] <= 2 else '**no**'}"
+            )
         clips, per_clip = "", ""
         if "clips" in ours:  # the reference drops short clips, speechlib pads them: compare per clip too
             clips = f" ({reference['clips']:,} / {ours['clips']:,} clips)"
             per_clip = f" ({ratio * ours['clips'] / reference['clips']:.1f}x per clip)"
-        lines.append(f"| {ROW_NAMES[what]}{clips} | {reference['seconds']:.2f} s | {ours['seconds']:.2f} s "
-                     f"| {ratio:.1f}x{per_clip} | {goal} | {met} |")
+        lines.append(
+            f"| {ROW_NAMES[what]}{clips} | {reference['seconds']:.2f} s | {ours['seconds']:.2f} s "
+            f"| {ratio:.1f}x{per_clip} | {goal} | {met} |"
+        )
         if what.startswith("first_batch"):
-            lines.append(f"| {ROW_NAMES[what]}, incl. Python start and imports | {reference['process_seconds']:.2f} s "
-                         f"| {ours['process_seconds']:.2f} s | {reference['process_seconds'] / ours['process_seconds']:.1f}x | | |")
-    peaks = {side: max((r["peak_rss_gb"] for key, r in results.items() if key.startswith(side)), default=0.0)
-             for side in ("reference", "speechlib")}
-    lines.append(f"| peak RSS (largest of all runs) | {peaks['reference']:.2f} GB | {peaks['speechlib']:.2f} GB | "
-                 f"| <= 6 GB | {'yes' if peaks['speechlib'] <= 6 else '**no**'} |")
+            lines.append(
+                f"| {ROW_NAMES[what]}, incl. Python start and imports | {reference['process_seconds']:.2f} s "
+                f"| {ours['process_seconds']:.2f} s | {reference['process_seconds'] / ours['process_seconds']:.1f}x | | |"
+            )
+    peaks = {
+        side: max((r["peak_rss_gb"] for key, r in results.items() if key.startswith(side)), default=0.0)
+        for side in ("reference", "speechlib")
+    }
+    lines.append(
+        f"| peak RSS (largest of all runs) | {peaks['reference']:.2f} GB | {peaks['speechlib']:.2f} GB | "
+        f"| <= 6 GB | {'yes' if peaks['speechlib'] <= 6 else '**no**'} |"
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m speechlib.benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tree", type=Path, default=Path("/tmp/sc_full"),
-                        help="the full-size tree (built there if missing; reused if present)")
+    parser = argparse.ArgumentParser(
+        prog="python -m speechlib.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        default=Path("/tmp/sc_full"),
+        help="the full-size tree (built there if missing; reused if present)",
+    )
     parser.add_argument("--clips", type=int, default=REAL_CLIPS, help="clips in a newly built tree")
     parser.add_argument("--batch-size", type=int, default=256, help="as in the PyTorch tutorial (default 256)")
-    parser.add_argument("--only", default=",".join(MEASUREMENTS),
-                        help=f"comma-separated subset of: {', '.join(MEASUREMENTS)}")
-    parser.add_argument("--drop-caches", action="store_true",
-                        help="empty the OS page cache before each cold measurement (needs root)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="decoded cache and results.json (default: TREE.bench beside the tree)")
+    parser.add_argument(
+        "--only", default=",".join(MEASUREMENTS), help=f"comma-separated subset of: {', '.join(MEASUREMENTS)}"
+    )
+    parser.add_argument(
+        "--drop-caches", action="store_true", help="empty the OS page cache before each cold measurement (needs root)"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="decoded cache and results.json (default: TREE.bench beside the tree)",
+    )
     parser.add_argument("--table", action="store_true", help="only print the table of the saved results")
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "WHAT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -35,8 +35,18 @@ import soundfile as sf
 import torch
 from tqdm.auto import tqdm
 
-from .data import (AUDIO_EXTENSIONS, CLIP_SAMPLES, DATA_DIR, REPO_DIR, SAMPLE_RATE, SUBSETS, DataError,
-                   SpeechCommands, find_root, list_labels)
+from .data import (
+    AUDIO_EXTENSIONS,
+    CLIP_SAMPLES,
+    DATA_DIR,
+    REPO_DIR,
+    SAMPLE_RATE,
+    SUBSETS,
+    DataError,
+    SpeechCommands,
+    find_root,
+    list_labels,
+)
 
 CACHE_FORMAT = 1  # bump when the layout below changes: old caches then get a new fingerprint
 MARKER = "complete.json"
@@ -45,6 +55,7 @@ MARKER = "complete.json"
 # ---------------------------------------------------------------------------------------------
 # Where a cache lives, and what it is keyed by
 # ---------------------------------------------------------------------------------------------
+
 
 def cache_home(root: Path | str) -> Path:
     """Folder holding the caches of ``root``: ``$SPEECHLIB_CACHE`` if set; ``data/cache/`` for a
@@ -90,6 +101,7 @@ def fingerprint(root: Path | str, clips: list[tuple[str, int, int]], num_samples
 # Building: decode every clip once, in parallel, straight into the on-disk array
 # ---------------------------------------------------------------------------------------------
 
+
 def decode_int16(path: Path | str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """One mono clip as ``int16`` samples ``(n,)``, as strict as :func:`speechlib.read_clip`."""
     try:
@@ -116,8 +128,8 @@ def _decode_chunk(job: tuple[str, str, int, list[str], int]) -> tuple[int, np.nd
         samples = decode_int16(Path(root) / relative_path)
         lengths[offset] = len(samples)
         kept = samples[:num_samples]  # pad_trim: cut the end ...
-        waveforms[start + offset, :len(kept)] = kept
-        waveforms[start + offset, len(kept):] = 0  # ... or zero-pad at the end
+        waveforms[start + offset, : len(kept)] = kept
+        waveforms[start + offset, len(kept) :] = 0  # ... or zero-pad at the end
     waveforms.flush()
     return start, lengths
 
@@ -134,8 +146,13 @@ def _subset_codes(root: Path, files: list[str]) -> np.ndarray:
     return codes
 
 
-def build_cache(dataset: SpeechCommands, directory: Path, num_samples: int = CLIP_SAMPLES,
-                workers: int | None = None, progress: bool = True) -> Path:
+def build_cache(
+    dataset: SpeechCommands,
+    directory: Path,
+    num_samples: int = CLIP_SAMPLES,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
     """Decode every clip of ``dataset`` into ``directory`` (which must not exist yet). Notebook 04.
 
     Everything is written into a temporary sibling folder and renamed into place at the end, the
@@ -150,29 +167,43 @@ def build_cache(dataset: SpeechCommands, directory: Path, num_samples: int = CLI
         array_path = building / "waveforms.npy"
         np.lib.format.open_memmap(array_path, mode="w+", dtype=np.int16, shape=(len(files), num_samples)).flush()
         chunk = max(1, min(512, len(files) // (workers * 8) or 1))  # many small jobs keep the bar moving
-        jobs = [(str(array_path), str(dataset.root), start, files[start:start + chunk], num_samples)
-                for start in range(0, len(files), chunk)]
+        jobs = [
+            (str(array_path), str(dataset.root), start, files[start : start + chunk], num_samples)
+            for start in range(0, len(files), chunk)
+        ]
         lengths = np.empty(len(files), dtype=np.int64)
         bar = tqdm(total=len(files), desc="decoding clips (once)", unit="clip", disable=not progress)
         if workers > 1 and len(jobs) > 1:
             # a worker that dies makes the pool raise BrokenProcessPool, never hang
             with ProcessPoolExecutor(workers, mp_context=_process_context()) as pool:
                 for start, chunk_lengths in pool.map(_decode_chunk, jobs):
-                    lengths[start:start + len(chunk_lengths)] = chunk_lengths
+                    lengths[start : start + len(chunk_lengths)] = chunk_lengths
                     bar.update(len(chunk_lengths))
         else:
             for job in jobs:
                 start, chunk_lengths = _decode_chunk(job)
-                lengths[start:start + len(chunk_lengths)] = chunk_lengths
+                lengths[start : start + len(chunk_lengths)] = chunk_lengths
                 bar.update(len(chunk_lengths))
         bar.close()
 
-        np.savez(building / "index.npz", targets=np.asarray(dataset.targets, dtype=np.int64),
-                 lengths=lengths, subsets=_subset_codes(dataset.root, files),
-                 speakers=np.asarray(dataset.speakers, dtype=str), files=np.asarray(files, dtype=str),
-                 labels=np.asarray(dataset.labels, dtype=str))
-        _write_marker(building / MARKER, {"clips": len(files), "num_samples": num_samples,
-                                          "root": str(Path(dataset.root).resolve()), "format": CACHE_FORMAT})
+        np.savez(
+            building / "index.npz",
+            targets=np.asarray(dataset.targets, dtype=np.int64),
+            lengths=lengths,
+            subsets=_subset_codes(dataset.root, files),
+            speakers=np.asarray(dataset.speakers, dtype=str),
+            files=np.asarray(files, dtype=str),
+            labels=np.asarray(dataset.labels, dtype=str),
+        )
+        _write_marker(
+            building / MARKER,
+            {
+                "clips": len(files),
+                "num_samples": num_samples,
+                "root": str(Path(dataset.root).resolve()),
+                "format": CACHE_FORMAT,
+            },
+        )
         try:
             os.rename(building, directory)  # atomic: the cache appears complete or not at all
         except OSError:
@@ -204,14 +235,19 @@ def _is_complete(directory: Path, clips: int, num_samples: int) -> bool:
         waveforms = np.load(directory / "waveforms.npy", mmap_mode="r")
     except (OSError, ValueError):
         return False
-    return (marker.get("clips") == clips and marker.get("num_samples") == num_samples
-            and waveforms.shape == (clips, num_samples) and waveforms.dtype == np.int16
-            and (directory / "index.npz").is_file())
+    return (
+        marker.get("clips") == clips
+        and marker.get("num_samples") == num_samples
+        and waveforms.shape == (clips, num_samples)
+        and waveforms.dtype == np.int16
+        and (directory / "index.npz").is_file()
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Using it
 # ---------------------------------------------------------------------------------------------
+
 
 class ClipCache:
     """A decoded dataset: every clip padded/trimmed to ``num_samples``, memory-mapped. Notebook 04.
@@ -261,8 +297,13 @@ class ClipCache:
         return waveforms, torch.from_numpy(self.targets[rows])
 
 
-def load_cache(root: str | os.PathLike | SpeechCommands | None = None, num_samples: int = CLIP_SAMPLES,
-               workers: int | None = None, progress: bool = True, verbose: bool = True) -> ClipCache:
+def load_cache(
+    root: str | os.PathLike | SpeechCommands | None = None,
+    num_samples: int = CLIP_SAMPLES,
+    workers: int | None = None,
+    progress: bool = True,
+    verbose: bool = True,
+) -> ClipCache:
     """The decoded cache of a Speech Commands tree, built on first use. Taught in notebook 06.
 
     ``root`` is a folder (or ``None`` for :func:`speechlib.find_root`'s choice) or a
@@ -315,9 +356,18 @@ class ClipLoader:
     ``label_map`` (optional) maps the cache's target indices to a model's (see ``speechlib evaluate``).
     """
 
-    def __init__(self, cache: ClipCache, subset: str | None = "training", batch_size: int = 256,
-                 shuffle: bool = False, seed: int = 0, drop_last: bool = False, rank: int = 0,
-                 world_size: int = 1, label_map: np.ndarray | None = None):
+    def __init__(
+        self,
+        cache: ClipCache,
+        subset: str | None = "training",
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        label_map: np.ndarray | None = None,
+    ):
         self.cache, self.rows = cache, cache.indices(subset)
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
         self.rank, self.world_size, self.epoch = rank, world_size, 0
@@ -334,7 +384,7 @@ class ClipLoader:
             order = torch.randperm(len(self.rows), generator=generator).numpy()
         per_rank = -(-len(order) // self.world_size)  # ceil: every rank the same count
         order = np.resize(order, per_rank * self.world_size)  # pads by repeating the first clips
-        return self.rows[order[self.rank::self.world_size]]
+        return self.rows[order[self.rank :: self.world_size]]
 
     def __len__(self) -> int:
         per_rank = -(-len(self.rows) // self.world_size)
@@ -343,7 +393,7 @@ class ClipLoader:
     def __iter__(self):
         rows = self._my_rows()
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            waveforms, targets = self.cache.batch(rows[start:start + self.batch_size])
+            waveforms, targets = self.cache.batch(rows[start : start + self.batch_size])
             if self.label_map is not None:
                 targets = self.label_map[targets]
             yield waveforms, targets

@@ -71,29 +71,45 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     download = commands.add_parser(
-        "download", help="download and extract the real Speech Commands set (resumable, checksummed)",
+        "download",
+        help="download and extract the real Speech Commands set (resumable, checksummed)",
         description="Stream the official archive with a progress bar, resume a partial download, "
-        "verify its SHA-256, then extract it safely. Running it again does nothing once the set is there.")
-    download.add_argument("--version", choices=["v0.02", "v0.01"], default="v0.02",
-                          help="dataset version (default: v0.02, 35 words)")
-    download.add_argument("--root", default=None,
-                          help="folder to download into (default: the repository's data/ folder); "
-                          "the set lands in ROOT/SpeechCommands/speech_commands_VERSION")
+        "verify its SHA-256, then extract it safely. Running it again does nothing once the set is there.",
+    )
+    download.add_argument(
+        "--version", choices=["v0.02", "v0.01"], default="v0.02", help="dataset version (default: v0.02, 35 words)"
+    )
+    download.add_argument(
+        "--root",
+        default=None,
+        help="folder to download into (default: the repository's data/ folder); "
+        "the set lands in ROOT/SpeechCommands/speech_commands_VERSION",
+    )
     download.set_defaults(func=_cmd_download)
 
     run = commands.add_parser(
-        "run", help="run the notebook series headless, in order, and report the models' test accuracy",
+        "run",
+        help="run the notebook series headless, in order, and report the models' test accuracy",
         description="Execute notebooks/NN_*.ipynb one after the other, each in a fresh kernel (the stored "
         "notebooks are not changed), print each one's status and time, then evaluate models/simplenet.pt "
-        "(trained by notebook 04) and models/cnn.pt (shipped) on the test split. Exits with 1 if any notebook fails.")
-    run.add_argument("notebooks", nargs="*", metavar="NN",
-                     help="run only these notebooks, by number (e.g. 01 04); default: all of them")
-    run.add_argument("--data", default=None,
-                     help="dataset folder (default: the real set if downloaded, else data/bundled)")
+        "(trained by notebook 04) and models/cnn.pt (shipped) on the test split. Exits with 1 if any notebook fails.",
+    )
+    run.add_argument(
+        "notebooks",
+        nargs="*",
+        metavar="NN",
+        help="run only these notebooks, by number (e.g. 01 04); default: all of them",
+    )
+    run.add_argument(
+        "--data", default=None, help="dataset folder (default: the real set if downloaded, else data/bundled)"
+    )
     run.add_argument("--epochs", type=int, default=None, help="epochs for the notebooks that train")
-    run.add_argument("--write-outputs", action="store_true",
-                     help="for maintainers: store the fresh outputs in the notebooks that ran "
-                     "(name the ones you own: speechlib run --write-outputs 04)")
+    run.add_argument(
+        "--write-outputs",
+        action="store_true",
+        help="for maintainers: store the fresh outputs in the notebooks that ran "
+        "(name the ones you own: speechlib run --write-outputs 04)",
+    )
     run.set_defaults(func=_cmd_run)
 
     register_training_commands(commands)  # train, evaluate, predict: speechlib/commands.py

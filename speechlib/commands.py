@@ -27,9 +27,9 @@ import torch
 from . import distributed
 from .augment import WaveformAugment, load_noise
 from .cache import ClipLoader, load_cache
+from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, real_root
 from .device import pick_device
 from .files import atomic_write
-from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, real_root
 from .models import MODELS, build_model
 from .training import evaluate, load_checkpoint, load_model, save_model, train_one_epoch
 
@@ -41,21 +41,26 @@ RESUME_KEYS = ("model", "batch_size", "lr", "seed", "augment", "schedule")
 # Shared helpers
 # ---------------------------------------------------------------------------------------------
 
+
 def resolve_data(choice: str | None, verbose: bool = True) -> Path:
     """``"bundled"``, ``"real"`` (downloaded v0.02), ``"auto"``/None (:func:`find_root`'s choice) or a folder."""
     if choice in (None, "auto"):
         return find_root(None, verbose=verbose)
     if choice == "bundled":
         if not BUNDLED_ROOT.is_dir():
-            raise DataError(f"{BUNDLED_ROOT}: the bundled set is missing (regenerate it: python -m speechlib.synth "
-                            "--out data/bundled)")
+            raise DataError(
+                f"{BUNDLED_ROOT}: the bundled set is missing (regenerate it: python -m speechlib.synth "
+                "--out data/bundled)"
+            )
         return find_root(BUNDLED_ROOT, verbose=verbose)
     if choice == "real":
         real = find_real_root()
         if real is not None:
             return find_root(real, verbose=verbose)
-        raise DataError(f"the real Speech Commands set is not downloaded (looked in {real_root('v0.02')}): "
-                        "run `speechlib download` first")
+        raise DataError(
+            f"the real Speech Commands set is not downloaded (looked in {real_root('v0.02')}): "
+            "run `speechlib download` first"
+        )
     return find_root(choice, verbose=verbose)
 
 
@@ -80,6 +85,7 @@ def _report_errors(command: str, function, args) -> int:
 # speechlib train
 # ---------------------------------------------------------------------------------------------
 
+
 def checkpoint_path(out: Path) -> Path:
     """The per-epoch checkpoint that sits beside the final model: ``models/cnn.pt.ckpt``."""
     return out.with_name(out.name + ".ckpt")
@@ -91,8 +97,10 @@ def _resume_state(path: Path, settings: dict, labels: list[str], fingerprint: st
     saved = checkpoint.get("settings", {})
     for key in RESUME_KEYS:
         if saved.get(key) != settings[key]:
-            raise ValueError(f"{path}: was trained with {key}={saved.get(key)!r}, not {settings[key]!r}; "
-                             "resume with the same settings or drop --resume")
+            raise ValueError(
+                f"{path}: was trained with {key}={saved.get(key)!r}, not {settings[key]!r}; "
+                "resume with the same settings or drop --resume"
+            )
     if checkpoint["labels"] != labels or checkpoint.get("data_fingerprint") != fingerprint:
         raise ValueError(f"{path}: was trained on different data; drop --resume to start afresh")
     return checkpoint
@@ -145,9 +153,17 @@ def _train(args, context: distributed.Context) -> int:
     labels, device = cache.labels, context.device
     out = Path(args.out or f"models/{args.model}.pt")
     augment = args.model == "cnn" if args.augment is None else args.augment  # on by default for the CNN
-    settings = {"model": args.model, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                "epochs": args.epochs, "data": str(root), "world_size": context.world_size, "augment": augment,
-                "schedule": args.schedule}
+    settings = {
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "data": str(root),
+        "world_size": context.world_size,
+        "augment": augment,
+        "schedule": args.schedule,
+    }
 
     torch.manual_seed(args.seed)  # same initial weights in every process and every run
     model = build_model(args.model, num_classes=len(labels)).to(device)
@@ -166,27 +182,49 @@ def _train(args, context: distributed.Context) -> int:
         print(f"no checkpoint at {checkpoint_path(out)}: starting from epoch 1")
 
     # Augmentation (notebook 06) runs in front of the model in training mode only; it has no weights.
-    augmented = torch.nn.Sequential(WaveformAugment(noise=_background_noise(root, main)), model).to(device) \
-        if augment else model
+    augmented = (
+        torch.nn.Sequential(WaveformAugment(noise=_background_noise(root, main)), model).to(device)
+        if augment
+        else model
+    )
     # DDP averages gradients across processes after every backward pass.
-    train_model = torch.nn.parallel.DistributedDataParallel(
-        augmented, device_ids=[device.index] if device.type == "cuda" else None) if context.world_size > 1 else augmented
-    train_loader = ClipLoader(cache, "training", args.batch_size, shuffle=True, seed=args.seed,
-                              rank=context.rank, world_size=context.world_size)
+    train_model = (
+        torch.nn.parallel.DistributedDataParallel(
+            augmented, device_ids=[device.index] if device.type == "cuda" else None
+        )
+        if context.world_size > 1
+        else augmented
+    )
+    train_loader = ClipLoader(
+        cache,
+        "training",
+        args.batch_size,
+        shuffle=True,
+        seed=args.seed,
+        rank=context.rank,
+        world_size=context.world_size,
+    )
     if len(train_loader.rows) == 0:
         raise DataError(f"{root}: no training clips (every clip is in validation_list.txt or testing_list.txt)")
     if main:
-        print(f"training {args.model} on {len(train_loader.rows):,} clips, {len(labels)} words, device {device}"
-              + (f", {context.world_size} processes" if context.world_size > 1 else ""))
+        print(
+            f"training {args.model} on {len(train_loader.rows):,} clips, {len(labels)} words, device {device}"
+            + (f", {context.world_size} processes" if context.world_size > 1 else "")
+        )
 
     for epoch in range(start_epoch, args.epochs):
         train_loader.set_epoch(epoch)  # the shuffle order depends on (seed, epoch) only
         for group in optimizer.param_groups:  # from (epoch, epochs) only, so --resume continues it exactly
             group["lr"] = epoch_learning_rate(args.lr, epoch, args.epochs, args.schedule)
         started = time.perf_counter()
-        batch_losses, accuracy = train_one_epoch(train_model, train_loader, optimizer, device,
-                                                 progress=main and not args.quiet,
-                                                 description=f"epoch {epoch + 1}/{args.epochs}")
+        batch_losses, accuracy = train_one_epoch(
+            train_model,
+            train_loader,
+            optimizer,
+            device,
+            progress=main and not args.quiet,
+            description=f"epoch {epoch + 1}/{args.epochs}",
+        )
         epoch_loss, accuracy = distributed.average([sum(batch_losses) / len(batch_losses), accuracy], context)
         distributed.average_buffers(model, context)  # so every process ends the epoch with the same model
         history["epoch_loss"].append(epoch_loss)
@@ -195,12 +233,23 @@ def _train(args, context: distributed.Context) -> int:
         if main:
             validation = _accuracy_report(model, cache, "validation", device, labels)
             history["validation_accuracy"].append(validation["accuracy"] if validation else None)
-            save_model(model, checkpoint_path(out), labels, args.model, optimizer=optimizer.state_dict(),
-                       epoch=epoch + 1, history=history, settings=settings, rng_state=torch.get_rng_state(),
-                       data_fingerprint=cache.fingerprint)
+            save_model(
+                model,
+                checkpoint_path(out),
+                labels,
+                args.model,
+                optimizer=optimizer.state_dict(),
+                epoch=epoch + 1,
+                history=history,
+                settings=settings,
+                rng_state=torch.get_rng_state(),
+                data_fingerprint=cache.fingerprint,
+            )
             shown = f"{validation['accuracy']:.3f}" if validation else "n/a"
-            print(f"epoch {epoch + 1}/{args.epochs}: loss {epoch_loss:.4f}, train accuracy {accuracy:.3f}, "
-                  f"validation accuracy {shown} ({history['epoch_seconds'][-1]:.1f} s)")
+            print(
+                f"epoch {epoch + 1}/{args.epochs}: loss {epoch_loss:.4f}, train accuracy {accuracy:.3f}, "
+                f"validation accuracy {shown} ({history['epoch_seconds'][-1]:.1f} s)"
+            )
         distributed.barrier(context)
 
     if args.save_all_ranks:  # test hook: every process saves its copy, to check they are identical
@@ -213,8 +262,7 @@ def _train(args, context: distributed.Context) -> int:
 def _finish(model, cache, out: Path, labels, settings: dict, history: dict, device, context) -> None:
     """Save the final model, measure it on the validation and test clips, write the metrics JSON."""
     save_model(model, out, labels, settings["model"], history=history, settings=settings)
-    metrics = {**settings, "device": str(device), "history": history,
-               "train_seconds": sum(history["epoch_seconds"])}
+    metrics = {**settings, "device": str(device), "history": history, "train_seconds": sum(history["epoch_seconds"])}
     for subset in ("validation", "testing"):
         report = _accuracy_report(model, cache, subset, device, labels)
         metrics[subset] = report
@@ -228,6 +276,7 @@ def _finish(model, cache, out: Path, labels, settings: dict, history: dict, devi
 # speechlib evaluate
 # ---------------------------------------------------------------------------------------------
 
+
 def evaluate_command(args) -> int:
     model, model_labels = load_model(args.model)
     device = pick_device(args.device)
@@ -235,8 +284,10 @@ def evaluate_command(args) -> int:
     cache = load_cache(root, progress=not args.quiet, verbose=False)
     unknown = [word for word in cache.labels if word not in model_labels]
     if unknown:
-        raise DataError(f"{root}: words unknown to {args.model}: {', '.join(unknown)} "
-                        f"(it knows {len(model_labels)} words: {', '.join(model_labels)})")
+        raise DataError(
+            f"{root}: words unknown to {args.model}: {', '.join(unknown)} "
+            f"(it knows {len(model_labels)} words: {', '.join(model_labels)})"
+        )
     # the tree's class numbers -> the model's class numbers
     label_map = np.array([model_labels.index(word) for word in cache.labels])
     loader = ClipLoader(cache, args.subset, batch_size=512, label_map=label_map)
@@ -251,8 +302,17 @@ def evaluate_command(args) -> int:
         shown = "   n/a" if accuracy is None else f"{accuracy:.4f}"
         print(f"  {word:<10} {shown}  ({counts[model_labels.index(word)].item()} clips)")
     if args.json:
-        write_json({"model": str(args.model), "data": str(root), "subset": args.subset,
-                    "clips": len(loader.rows), "accuracy": result["accuracy"], "per_class": per_class}, args.json)
+        write_json(
+            {
+                "model": str(args.model),
+                "data": str(root),
+                "subset": args.subset,
+                "clips": len(loader.rows),
+                "accuracy": result["accuracy"],
+                "per_class": per_class,
+            },
+            args.json,
+        )
         print(f"wrote {args.json}")
     return 0
 
@@ -260,6 +320,7 @@ def evaluate_command(args) -> int:
 # ---------------------------------------------------------------------------------------------
 # speechlib predict
 # ---------------------------------------------------------------------------------------------
+
 
 def predict_command(args) -> int:
     # notebook 07's classify_file: mono, 16 kHz, the second around the loudest part (a recording of
@@ -279,22 +340,27 @@ def predict_command(args) -> int:
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # what speechlib.pick_device accepts
 DEVICE_HELP = "where to run (default: auto = CUDA, then MPS, then CPU)"
-DATA_HELP = ("bundled (the synthetic set in data/bundled), real (the downloaded v0.02 set), auto (real if "
-             "downloaded, else bundled; the default) or PATH to any folder in the Speech Commands layout")
+DATA_HELP = (
+    "bundled (the synthetic set in data/bundled), real (the downloaded v0.02 set), auto (real if "
+    "downloaded, else bundled; the default) or PATH to any folder in the Speech Commands layout"
+)
 
 
 def register(commands) -> None:
     """Add ``train``, ``evaluate`` and ``predict`` to the ``speechlib`` argument parser."""
     train = commands.add_parser(
-        "train", help="train a model, checkpointing every epoch (resumable; works under torchrun)",
+        "train",
+        help="train a model, checkpointing every epoch (resumable; works under torchrun)",
         description="Train SimpleNet or the CNN on the training clips. The first run decodes every clip "
         "once into a cache (progress bar, all cores); later runs skip decoding (BENCHMARKS.md). After every "
         "epoch an atomic checkpoint OUT.ckpt is written; --resume continues from it with the same result "
         "as an uninterrupted run. At the end OUT holds the model and OUT with .json its metrics "
         "(validation/test accuracy, per-word accuracy, history). Under `torchrun --nproc_per_node=N -m "
-        "speechlib train ...` it trains with DistributedDataParallel.")
-    train.add_argument("--model", default="simplenet", choices=sorted(MODELS),
-                       help="which network (default: simplenet)")
+        "speechlib train ...` it trains with DistributedDataParallel.",
+    )
+    train.add_argument(
+        "--model", default="simplenet", choices=sorted(MODELS), help="which network (default: simplenet)"
+    )
     train.add_argument("--data", default="auto", help=DATA_HELP)
     train.add_argument("--epochs", type=int, default=5, help="number of passes over the training clips (default: 5)")
     train.add_argument("--batch-size", type=int, default=256, help="clips per step, per process (default: 256)")
@@ -303,36 +369,56 @@ def register(commands) -> None:
     train.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     train.add_argument("--out", default=None, help="model file (default: models/MODEL.pt)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if it exists")
-    train.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
-                       help="learning rate per epoch: constant, or cosine decay from --lr towards 0 (default: constant)")
-    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                       help="augment every training batch: speed, reverb, time shift, noise from the data's "
-                       "_background_noise_ (notebook 06; default: on for cnn, off for simplenet)")
-    train.add_argument("--workers", type=int, default=None,
-                       help="processes decoding clips when the cache is built (default: all cores)")
+    train.add_argument(
+        "--schedule",
+        choices=["constant", "cosine"],
+        default="constant",
+        help="learning rate per epoch: constant, or cosine decay from --lr towards 0 (default: constant)",
+    )
+    train.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="augment every training batch: speed, reverb, time shift, noise from the data's "
+        "_background_noise_ (notebook 06; default: on for cnn, off for simplenet)",
+    )
+    train.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes decoding clips when the cache is built (default: all cores)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--save-all-ranks", action="store_true", help=argparse.SUPPRESS)  # for the DDP test
     train.set_defaults(func=lambda args: _report_errors("train", train_command, args))
 
     evaluate_parser = commands.add_parser(
-        "evaluate", help="accuracy and per-word accuracy of a saved model",
+        "evaluate",
+        help="accuracy and per-word accuracy of a saved model",
         description="Measure a model written by `speechlib train` (or the notebooks) on any tree in the "
         "Speech Commands layout whose words the model knows. Prints the accuracy and per-word accuracy; "
-        "--json writes them as {\"accuracy\": ..., \"per_class\": {word: accuracy}}.")
+        '--json writes them as {"accuracy": ..., "per_class": {word: accuracy}}.',
+    )
     evaluate_parser.add_argument("model", help="model file, e.g. models/cnn.pt")
     evaluate_parser.add_argument("--data", default="auto", help=DATA_HELP)
-    evaluate_parser.add_argument("--subset", default="testing", choices=["testing", "validation", "training"],
-                                 help="which clips (default: testing)")
+    evaluate_parser.add_argument(
+        "--subset",
+        default="testing",
+        choices=["testing", "validation", "training"],
+        help="which clips (default: testing)",
+    )
     evaluate_parser.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE")
     evaluate_parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     evaluate_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate_parser.set_defaults(func=lambda args: _report_errors("evaluate", evaluate_command, args))
 
     predict_parser = commands.add_parser(
-        "predict", help="the 3 most likely words for audio files",
+        "predict",
+        help="the 3 most likely words for audio files",
         description="Read each FILE (any format soundfile reads, any length; converted to mono 16 kHz and cut to "
         "the second around its loudest part, or padded to one second, as notebook 07 does) and print the "
-        "model's top-3 words with their probabilities.")
+        "model's top-3 words with their probabilities.",
+    )
     predict_parser.add_argument("model", help="model file, e.g. models/cnn.pt")
     predict_parser.add_argument("files", nargs="+", metavar="FILE", help="audio files")
     predict_parser.set_defaults(func=lambda args: _report_errors("predict", predict_command, args))

@@ -24,6 +24,7 @@ from .device import pick_device
 @dataclass
 class Context:
     """Who this process is. ``world_size == 1`` means a plain, single-process run."""
+
     rank: int
     world_size: int
     device: torch.device

@@ -29,10 +29,14 @@ from .data import DATA_DIR, DataError, looks_complete, real_root
 
 # The official archives and their SHA-256 digests: version -> (url, sha256).
 ARCHIVES = {
-    "v0.02": ("http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
-              "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"),
-    "v0.01": ("http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
-              "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d"),
+    "v0.02": (
+        "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+        "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+    ),
+    "v0.01": (
+        "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
+        "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d",
+    ),
 }
 CHUNK_BYTES = 1 << 20  # stream 1 MiB at a time: the 2.3 GB archive never sits in memory
 TIMEOUT_S = 60  # give up on a silent connection after this long (the .part is kept)
@@ -43,9 +47,14 @@ class DownloadError(OSError):
     """The network failed. The message names the URL and what happened; the partial file is kept."""
 
 
-def download_speech_commands(version: str = "v0.02", root: str | os.PathLike | None = None, *,
-                             url: str | None = None, sha256: str | None = None,
-                             progress: bool = True) -> Path:
+def download_speech_commands(
+    version: str = "v0.02",
+    root: str | os.PathLike | None = None,
+    *,
+    url: str | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+) -> Path:
     """Download, verify and extract Speech Commands ``version`` under ``root``; return the tree's path.
 
     Taught in notebook 01. ``root`` defaults to the repository's data/ folder, where
@@ -64,8 +73,9 @@ def download_speech_commands(version: str = "v0.02", root: str | os.PathLike | N
     if (target / MARKER).is_file() or (target.is_dir() and looks_complete(target)):
         return target  # already there (ours, or extracted by torchaudio): no network at all
     if target.exists():
-        raise DataError(f"{target}: exists but is not a complete Speech Commands tree; "
-                        "move it away or delete it, then run again")
+        raise DataError(
+            f"{target}: exists but is not a complete Speech Commands tree; move it away or delete it, then run again"
+        )
 
     archive = root / f"speech_commands_{version}.tar.gz"
     if archive.is_file():
@@ -92,8 +102,10 @@ def _check_sha256(path: Path, actual: str, expected: str) -> None:
     """A file whose digest is wrong is deleted, so the next run starts afresh instead of trusting it."""
     if actual != expected:
         path.unlink()
-        raise DataError(f"{path}: SHA-256 mismatch, expected {expected}, got {actual}; "
-                        "the file was deleted and nothing was extracted, run again to download it afresh")
+        raise DataError(
+            f"{path}: SHA-256 mismatch, expected {expected}, got {actual}; "
+            "the file was deleted and nothing was extracted, run again to download it afresh"
+        )
 
 
 def _parse_content_range(header: str | None) -> tuple[int | None, int | None]:
@@ -132,16 +144,28 @@ def _fetch(url: str, part: Path, progress: bool) -> str:
             start, total = _parse_content_range(response.headers.get("Content-Range"))
             if start != have:
                 part.unlink()
-                raise DownloadError(f"{url}: asked for bytes {have}- but the server sent {start}-; "
-                                    f"deleted {part}, run again to download from the start")
+                raise DownloadError(
+                    f"{url}: asked for bytes {have}- but the server sent {start}-; "
+                    f"deleted {part}, run again to download from the start"
+                )
             _sha256_of_file(part, hasher)  # the digest covers the resumed prefix too
             mode = "ab"
         else:  # 200: the server ignored the Range header and sends the whole file
             length = response.headers.get("Content-Length")
             total = int(length) if length is not None else None
             have, mode = 0, "wb"
-        with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                         unit_divisor=1024, desc=part.name, disable=not progress) as bar:
+        with (
+            open(part, mode) as f,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.name,
+                disable=not progress,
+            ) as bar,
+        ):
             try:
                 while chunk := response.read(CHUNK_BYTES):
                     f.write(chunk)
@@ -149,11 +173,11 @@ def _fetch(url: str, part: Path, progress: bool) -> str:
                     have += len(chunk)
                     bar.update(len(chunk))
             except (OSError, http.client.HTTPException) as error:
-                raise DownloadError(f"{url}: transfer failed after {have} bytes ({error!r}); "
-                                    f"kept {part}, run again to resume") from error
+                raise DownloadError(
+                    f"{url}: transfer failed after {have} bytes ({error!r}); kept {part}, run again to resume"
+                ) from error
     if total is not None and have < total:  # http.client reports a cut connection as a short read
-        raise DownloadError(f"{url}: connection closed after {have} of {total} bytes; "
-                            f"kept {part}, run again to resume")
+        raise DownloadError(f"{url}: connection closed after {have} of {total} bytes; kept {part}, run again to resume")
     return hasher.hexdigest()
 
 
@@ -182,8 +206,9 @@ def _extract(archive: Path, target: Path, progress: bool) -> None:
         os.replace(staging, target)
     except tarfile.FilterError as error:
         shutil.rmtree(staging)
-        raise DataError(f"{archive}: refusing unsafe member {error.tarinfo.name!r} ({error}); "
-                        "nothing was extracted") from error
+        raise DataError(
+            f"{archive}: refusing unsafe member {error.tarinfo.name!r} ({error}); nothing was extracted"
+        ) from error
     except (tarfile.TarError, EOFError, OSError) as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise DataError(f"{archive}: extraction failed ({error}); nothing was extracted") from error

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from .augment import WaveformAugment, load_noise
 from .cache import ClipCache, ClipLoader, load_cache
@@ -51,8 +51,13 @@ def speaker_engines(root: Path | str) -> dict[str, str]:
     return {row["speaker_id"]: row["engine"] for row in rows}
 
 
-def select_rows(cache: ClipCache, engines: dict[str, str], subset: str | None = None,
-                keep: set[str] | None = None, drop: set[str] | None = None) -> np.ndarray:
+def select_rows(
+    cache: ClipCache,
+    engines: dict[str, str],
+    subset: str | None = None,
+    keep: set[str] | None = None,
+    drop: set[str] | None = None,
+) -> np.ndarray:
     """Rows of ``cache`` in ``subset`` (None: all) whose speaker's engine is in ``keep`` / not in ``drop``."""
     rows = cache.indices(subset)
     engine_of = np.array([engines.get(s, "") for s in cache.speakers])[rows]
@@ -63,16 +68,24 @@ def select_rows(cache: ClipCache, engines: dict[str, str], subset: str | None = 
     return rows
 
 
-def rows_loader(cache: ClipCache, rows: np.ndarray, batch_size: int = 64, shuffle: bool = False,
-                seed: int = 0) -> ClipLoader:
+def rows_loader(
+    cache: ClipCache, rows: np.ndarray, batch_size: int = 64, shuffle: bool = False, seed: int = 0
+) -> ClipLoader:
     """A :class:`ClipLoader` over any chosen ``rows`` of the cache (not only a whole split)."""
     loader = ClipLoader(cache, None, batch_size=batch_size, shuffle=shuffle, seed=seed)
     loader.rows = np.asarray(rows)
     return loader
 
 
-def fit(model: nn.Module, loader: ClipLoader, device, num_epochs: int, augment: nn.Module | None = None,
-        lr: float = 3e-3, progress: bool = False) -> dict:
+def fit(
+    model: nn.Module,
+    loader: ClipLoader,
+    device,
+    num_epochs: int,
+    augment: nn.Module | None = None,
+    lr: float = 3e-3,
+    progress: bool = False,
+) -> dict:
     """Train ``model`` with AdamW and a cosine learning-rate decay; ``augment`` (a
     :class:`WaveformAugment`) runs in front of it on every batch. Returns loss and seconds per epoch."""
     trained = nn.Sequential(augment, model) if augment is not None else model  # augment has no weights
@@ -91,28 +104,51 @@ def fit(model: nn.Module, loader: ClipLoader, device, num_epochs: int, augment: 
     return history
 
 
-def run_held_out(cache: ClipCache, engines: dict[str, str], held_out: str, config: dict, noise: torch.Tensor,
-                 num_epochs: int, device, seed: int = 0) -> dict:
+def run_held_out(
+    cache: ClipCache,
+    engines: dict[str, str],
+    held_out: str,
+    config: dict,
+    noise: torch.Tensor,
+    num_epochs: int,
+    device,
+    seed: int = 0,
+) -> dict:
     """Train on the other engines' training clips; accuracy on the held-out engine and on the seen engines' test clips."""
     torch.manual_seed(seed)
     model = CNN(num_classes=len(cache.labels), spec_augment=config["spec_augment"], normalize=config["normalize"])
     augment = WaveformAugment(noise=noise) if config["waveform_augment"] else None
     train_rows = select_rows(cache, engines, "training", drop={held_out})
     history = fit(model, rows_loader(cache, train_rows, shuffle=True, seed=seed), device, num_epochs, augment)
-    unseen = evaluate(model, rows_loader(cache, select_rows(cache, engines, None, keep={held_out})), device, cache.labels)
-    seen = evaluate(model, rows_loader(cache, select_rows(cache, engines, "testing", drop={held_out})), device,
-                    cache.labels)
-    return {"held_out": held_out, "train_clips": len(train_rows), "held_out_accuracy": unseen["accuracy"],
-            "held_out_clips": len(unseen["targets"]), "seen_test_accuracy": seen["accuracy"],
-            "seen_test_clips": len(seen["targets"]), "seconds_per_epoch": float(np.mean(history["epoch_seconds"]))}
+    unseen = evaluate(
+        model, rows_loader(cache, select_rows(cache, engines, None, keep={held_out})), device, cache.labels
+    )
+    seen = evaluate(
+        model, rows_loader(cache, select_rows(cache, engines, "testing", drop={held_out})), device, cache.labels
+    )
+    return {
+        "held_out": held_out,
+        "train_clips": len(train_rows),
+        "held_out_accuracy": unseen["accuracy"],
+        "held_out_clips": len(unseen["targets"]),
+        "seen_test_accuracy": seen["accuracy"],
+        "seen_test_clips": len(seen["targets"]),
+        "seconds_per_epoch": float(np.mean(history["epoch_seconds"])),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m speechlib.experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="dataset root with speakers.csv (default: data/bundled)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per training run (default 12)")
-    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS), metavar="NAME",
-                        help=f"configurations to run (default: all of {', '.join(CONFIGS)})")
+    parser.add_argument(
+        "--configs",
+        nargs="*",
+        default=list(CONFIGS),
+        choices=list(CONFIGS),
+        metavar="NAME",
+        help=f"configurations to run (default: all of {', '.join(CONFIGS)})",
+    )
     parser.add_argument("--engines", nargs="*", default=list(HELD_OUT_ENGINES), help="engines to hold out in turn")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--seed", type=int, default=0)
@@ -125,15 +161,22 @@ def main(argv: list[str] | None = None) -> None:
     noise = load_noise(root)
     device = pick_device(args.device)
     results = []
-    print("| configuration | held-out engine | accuracy on held-out engine | accuracy on seen engines' test clips | s/epoch |")
+    print(
+        "| configuration | held-out engine | accuracy on held-out engine | accuracy on seen engines' test clips | s/epoch |"
+    )
     print("| --- | --- | --- | --- | --- |")
     for name in args.configs:
         for held_out in args.engines:
-            result = {"configuration": name, **run_held_out(cache, engines, held_out, CONFIGS[name], noise,
-                                                            args.epochs, device, args.seed)}
+            result = {
+                "configuration": name,
+                **run_held_out(cache, engines, held_out, CONFIGS[name], noise, args.epochs, device, args.seed),
+            }
             results.append(result)
-            print(f"| {name} | {held_out} ({result['held_out_clips']} clips) | {result['held_out_accuracy']:.1%} | "
-                  f"{result['seen_test_accuracy']:.1%} | {result['seconds_per_epoch']:.1f} |", flush=True)
+            print(
+                f"| {name} | {held_out} ({result['held_out_clips']} clips) | {result['held_out_accuracy']:.1%} | "
+                f"{result['seen_test_accuracy']:.1%} | {result['seconds_per_epoch']:.1f} |",
+                flush=True,
+            )
             if args.json:  # after every run, so a long sweep that is stopped keeps what it measured
                 write_json({"epochs": args.epochs, "seed": args.seed, "results": results}, args.json)
 

@@ -5,8 +5,8 @@ log-probabilities ``(batch, num_classes)``, so one train/evaluate loop serves th
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from .data import CLIP_SAMPLES
 
@@ -47,8 +47,14 @@ class LogMel(nn.Module):
     differences between recordings (and between synthetic and real voices) matter less.
     """
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 640, hop_length: int = 320, n_mels: int = 40,
-                 normalize: bool = True):
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_fft: int = 640,
+        hop_length: int = 320,
+        n_mels: int = 40,
+        normalize: bool = True,
+    ):
         super().__init__()
         import torchaudio.transforms as T  # torchaudio is needed for spectrogram models only
 
@@ -84,8 +90,14 @@ class CNN(nn.Module):
     (:class:`speechlib.augment.SpecAugment`); in eval mode nothing is masked.
     """
 
-    def __init__(self, num_classes: int = 35, n_mels: int = 40, channels: tuple[int, ...] = (16, 32, 64, 64),
-                 spec_augment: bool = True, normalize: bool = True):
+    def __init__(
+        self,
+        num_classes: int = 35,
+        n_mels: int = 40,
+        channels: tuple[int, ...] = (16, 32, 64, 64),
+        spec_augment: bool = True,
+        normalize: bool = True,
+    ):
         super().__init__()
         from .augment import SpecAugment  # augment needs torchaudio, like LogMel
 

@@ -42,8 +42,14 @@ def plot_waveform(waveform, sample_rate: int, ax=None, title: str | None = None)
     return ax
 
 
-def plot_spectrogram(spec, ax=None, title: str | None = None, hop_seconds: float | None = None,
-                     ylabel: str = "frequency bin", colorbar: bool = True):
+def plot_spectrogram(
+    spec,
+    ax=None,
+    title: str | None = None,
+    hop_seconds: float | None = None,
+    ylabel: str = "frequency bin",
+    colorbar: bool = True,
+):
     """A spectrogram ``(freq, frames)`` (or ``(1, freq, frames)``) as an image, low frequencies
     at the bottom. Taught in notebook 06. ``hop_seconds`` labels the x axis in seconds."""
     image = _numpy(spec)
@@ -77,8 +83,9 @@ def plot_label_counts(counts: dict, ax=None, title: str | None = "clips per word
     return ax
 
 
-def plot_length_histogram(lengths, sample_rate: int = 16000, ax=None, bins: int = 50,
-                          title: str | None = "clip lengths"):
+def plot_length_histogram(
+    lengths, sample_rate: int = 16000, ax=None, bins: int = 50, title: str | None = "clip lengths"
+):
     """How long the clips are, in samples, with the one-second mark drawn. Notebook 02.
 
     The counts are on a log scale: most clips are exactly one second, and the few others
@@ -108,7 +115,7 @@ def plot_loss_curve(history, ax=None, smooth: int = 10, title: str | None = "tra
     ax.plot(steps, losses, alpha=0.3, label="per batch")
     if smooth > 1 and len(losses) >= smooth:
         running = np.convolve(losses, np.ones(smooth) / smooth, mode="valid")  # mean of each window
-        ax.plot(steps[smooth - 1:], running, label=f"mean of {smooth} batches")
+        ax.plot(steps[smooth - 1 :], running, label=f"mean of {smooth} batches")
     ax.set_xlabel("batch")
     ax.set_ylabel("loss (nll)")
     ax.legend()
@@ -117,8 +124,9 @@ def plot_loss_curve(history, ax=None, smooth: int = 10, title: str | None = "tra
     return ax
 
 
-def plot_confusion_matrix(matrix, labels: list[str], ax=None, normalize: bool = True,
-                          title: str | None = "confusion matrix"):
+def plot_confusion_matrix(
+    matrix, labels: list[str], ax=None, normalize: bool = True, title: str | None = "confusion matrix"
+):
     """``matrix[true, predicted]`` as an image: a perfect model lights only the diagonal. Notebook 05.
 
     With ``normalize`` each row is divided by its total, so every word's row reads as shares of
@@ -135,8 +143,7 @@ def plot_confusion_matrix(matrix, labels: list[str], ax=None, normalize: bool = 
     ax.set_yticks(ticks, labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04,
-                       label="share of the row" if normalize else "clips")
+    ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="share of the row" if normalize else "clips")
     if title:
         ax.set_title(title)
     return ax

@@ -55,8 +55,13 @@ def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Figure:
     figure = Figure(figsize=(9, 2.6), layout="constrained")
     wave_ax, mel_ax = figure.subplots(1, 2)
     plot_waveform(clip, sample_rate, ax=wave_ax, title="waveform")
-    plot_spectrogram(log_mel, ax=mel_ax, title="log-mel spectrogram (dB)",
-                     hop_seconds=features.melspec.hop_length / sample_rate, ylabel="mel bin")
+    plot_spectrogram(
+        log_mel,
+        ax=mel_ax,
+        title="log-mel spectrogram (dB)",
+        hop_seconds=features.melspec.hop_length / sample_rate,
+        ylabel="mel bin",
+    )
     return figure
 
 

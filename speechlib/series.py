@@ -51,11 +51,15 @@ def execute_notebook(path: Path | str, env: dict | None = None, timeout: int = 6
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)  # timestamps of an earlier run
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}},
-                            record_timing=False,  # no timestamps in the cells: a rerun changes nothing
-                            coalesce_streams=True,  # one stdout block per cell, however the kernel flushed it
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no kernel chatter on stderr
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,  # no timestamps in the cells: a rerun changes nothing
+        coalesce_streams=True,  # one stdout block per cell, however the kernel flushed it
+        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+    )  # no kernel chatter on stderr
     client.execute(env=dict(os.environ) if env is None else env)
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:  # without the state a widget view cannot be drawn: keep its text instead
@@ -74,8 +78,9 @@ def write_notebook(notebook, path: Path | str) -> None:
         nbformat.write(notebook, f)
 
 
-def run_series(notebooks: list[Path] | None = None, env: dict | None = None, write_outputs: bool = False,
-               out=sys.stdout) -> list[NotebookRun]:
+def run_series(
+    notebooks: list[Path] | None = None, env: dict | None = None, write_outputs: bool = False, out=sys.stdout
+) -> list[NotebookRun]:
     """Execute ``notebooks`` (default: the whole series) one after the other, printing name, status and
     seconds for each. Returns one :class:`NotebookRun` per notebook; a failure does not stop the rest."""
     from nbclient.exceptions import CellExecutionError

@@ -36,8 +36,7 @@ import torchaudio.functional as AF
 
 from .data import CLIP_SAMPLES, NOISE_FOLDER, SAMPLE_RATE
 
-WORDS = ("backward bed bird cat dog down eight five follow forward four go happy house learn left marvin "
-         "nine no off on one right seven sheila six stop three tree two up visual wow yes zero").split()
+WORDS = ["backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero"]
 
 # From the real set's README: a speaker's clips all land in the same split, decided by a hash.
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M
@@ -50,10 +49,42 @@ MAX_WORD_SAMPLES = int(0.9 * SAMPLE_RATE)  # longer words are sped up to fit
 WORD_MARGIN = 320  # 20 ms of room kept around the word in a short clip
 
 # espeak-ng: English accents x voice variants (see `espeak-ng --voices=en`, `espeak-ng --voices=variant`).
-ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
-                  "en-029", "en-us-nyc"]
-ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "croak", "whisper",
-                   "klatt", "klatt2", "klatt4", "iven", "max", "linda", "adam", "belinda", "Annie", "Andy"]
+ESPEAK_ACCENTS = [
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-rp",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+]
+ESPEAK_VARIANTS = [
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "croak",
+    "whisper",
+    "klatt",
+    "klatt2",
+    "klatt4",
+    "iven",
+    "max",
+    "linda",
+    "adam",
+    "belinda",
+    "Annie",
+    "Andy",
+]
 FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
 FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
 # Share of speakers per engine: espeak-ng has by far the most distinct voices.
@@ -64,6 +95,7 @@ NOISE_KINDS = ("white", "pink", "brown", "hum")
 # ---------------------------------------------------------------- engines
 # An engine turns a list of (text, rate_scale) requests into (samples float32 (n,), sample_rate) pairs.
 # rate_scale > 1 means slower (longer) speech. External programs write temp WAVs read with soundfile.
+
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     samples, rate = sf.read(path, dtype="float32", always_2d=True)  # (n, channels)
@@ -83,8 +115,20 @@ def espeak_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path
     for i, (text, rate_scale) in enumerate(requests):
         wav = workdir / f"{i}.wav"
         words_per_minute = int(round(recipe["rate"] / rate_scale))
-        _run(["espeak-ng", "-v", f"{recipe['voice']}+{recipe['variant']}", "-p", str(recipe["pitch"]),
-              "-s", str(words_per_minute), "-w", str(wav), text])
+        _run(
+            [
+                "espeak-ng",
+                "-v",
+                f"{recipe['voice']}+{recipe['variant']}",
+                "-p",
+                str(recipe["pitch"]),
+                "-s",
+                str(words_per_minute),
+                "-w",
+                str(wav),
+                text,
+            ]
+        )
         outputs.append(_read_wav(wav))
     return outputs
 
@@ -93,8 +137,21 @@ def flite_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path)
     outputs = []
     for i, (text, rate_scale) in enumerate(requests):
         wav = workdir / f"{i}.wav"
-        _run(["flite", "-voice", recipe["voice"], "--setf", f"duration_stretch={recipe['rate'] * rate_scale:.3f}",
-              "--setf", f"int_f0_target_mean={recipe['pitch']}", "-t", text, "-o", str(wav)])
+        _run(
+            [
+                "flite",
+                "-voice",
+                recipe["voice"],
+                "--setf",
+                f"duration_stretch={recipe['rate'] * rate_scale:.3f}",
+                "--setf",
+                f"int_f0_target_mean={recipe['pitch']}",
+                "-t",
+                text,
+                "-o",
+                str(wav),
+            ]
+        )
         outputs.append(_read_wav(wav))
     return outputs
 
@@ -116,14 +173,16 @@ ENGINES = {"espeak-ng": espeak_engine, "flite": flite_engine, "festival": festiv
 
 # ---------------------------------------------------------------- speakers
 
+
 def speaker_id(recipe: dict) -> str:
     """8 lowercase hex characters from the recipe (like the real set's anonymous ids)."""
     text = json.dumps(recipe, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def which_set(filename: str, validation_percentage: float = VALIDATION_PERCENTAGE,
-              testing_percentage: float = TESTING_PERCENTAGE) -> str:
+def which_set(
+    filename: str, validation_percentage: float = VALIDATION_PERCENTAGE, testing_percentage: float = TESTING_PERCENTAGE
+) -> str:
     """The real set's split rule (its README's ``which_set``): hash the speaker part of the name,
     so all clips of one speaker fall in the same split, and the split never changes."""
     base_name = os.path.basename(filename)
@@ -158,14 +217,26 @@ def random_effects(rng: np.random.Generator) -> dict:
 def random_voice(rng: np.random.Generator, engine: str) -> dict:
     """Engine settings: voice, variant, pitch, rate (each engine has its own units)."""
     if engine == "espeak-ng":
-        return {"voice": str(rng.choice(ESPEAK_ACCENTS)), "variant": str(rng.choice(ESPEAK_VARIANTS)),
-                "pitch": int(rng.integers(20, 81)), "rate": int(rng.integers(120, 200))}  # pitch 0-99, words/min
+        return {
+            "voice": str(rng.choice(ESPEAK_ACCENTS)),
+            "variant": str(rng.choice(ESPEAK_VARIANTS)),
+            "pitch": int(rng.integers(20, 81)),
+            "rate": int(rng.integers(120, 200)),
+        }  # pitch 0-99, words/min
     if engine == "flite":
-        return {"voice": str(rng.choice(FLITE_VOICES)), "variant": "",
-                "pitch": int(rng.integers(90, 220)), "rate": round(float(rng.uniform(0.9, 1.3)), 2)}  # Hz, stretch
+        return {
+            "voice": str(rng.choice(FLITE_VOICES)),
+            "variant": "",
+            "pitch": int(rng.integers(90, 220)),
+            "rate": round(float(rng.uniform(0.9, 1.3)), 2),
+        }  # Hz, stretch
     if engine == "festival":
-        return {"voice": str(rng.choice(FESTIVAL_VOICES)), "variant": "",
-                "pitch": 0, "rate": round(float(rng.uniform(0.9, 1.3)), 2)}  # pitch: comes from effects["speed"]
+        return {
+            "voice": str(rng.choice(FESTIVAL_VOICES)),
+            "variant": "",
+            "pitch": 0,
+            "rate": round(float(rng.uniform(0.9, 1.3)), 2),
+        }  # pitch: comes from effects["speed"]
     raise ValueError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
 
 
@@ -188,6 +259,7 @@ def make_speakers(num_speakers: int, seed: int, engine_shares: dict[str, float] 
 
 # ---------------------------------------------------------------- signal processing
 # Waveforms are float32 tensors of shape (1, n) in [-1, 1] at SAMPLE_RATE unless said otherwise.
+
 
 def to_16k(samples: np.ndarray, sample_rate: int) -> torch.Tensor:
     waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).unsqueeze(0)  # (1, n)
@@ -299,6 +371,7 @@ def mix_noise(clip: torch.Tensor, kind: str, noise_dbfs: float, rng: np.random.G
 
 # ---------------------------------------------------------------- writing files
 
+
 def to_pcm16(waveform: torch.Tensor) -> np.ndarray:
     """float (1, n) -> int16 (n,), rounded and clipped: the exact samples the FLAC will hold."""
     return np.clip(np.round(waveform.squeeze(0).numpy() * 32767), -32768, 32767).astype(np.int16)
@@ -390,8 +463,15 @@ def read_manifest(root: Path) -> dict[str, str]:
     return entries
 
 
-def generate(out: Path, seed: int = 0, num_speakers: int = 150, words: list[str] = WORDS,
-             workers: int = 2, engines: dict = ENGINES, progress: bool = True) -> dict:
+def generate(
+    out: Path,
+    seed: int = 0,
+    num_speakers: int = 150,
+    words: list[str] = WORDS,
+    workers: int = 2,
+    engines: dict = ENGINES,
+    progress: bool = True,
+) -> dict:
     """Build the whole set in ``out``. It is written next to it first and moved in place only when
     complete, so an interrupted run never leaves a half-made set. Returns measured counts."""
     out = Path(out)
@@ -431,15 +511,20 @@ def generate(out: Path, seed: int = 0, num_speakers: int = 150, words: list[str]
     os.replace(partial, out)
     shutil.rmtree(old, ignore_errors=True)
     lengths = np.array([r["samples"] for r in rows])
-    return {"clips": len(rows), "speakers": len(speakers), "short_share": float((lengths < CLIP_SAMPLES).mean()),
-            "seconds": time.time() - started}
+    return {
+        "clips": len(rows),
+        "speakers": len(speakers),
+        "short_share": float((lengths < CLIP_SAMPLES).mean()),
+        "seconds": time.time() - started,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m speechlib.synth",
         description="Generate the bundled synthetic Speech Commands set (needs espeak-ng, flite, festival; "
-                    "see data/README.md). Same seed, same bytes.")
+        "see data/README.md). Same seed, same bytes.",
+    )
     parser.add_argument("--out", type=Path, default=Path("data/bundled"), help="output folder (replaced when done)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for speakers and clips (default 0)")
     parser.add_argument("--speakers", type=int, default=150, help="number of synthetic speakers (default 150)")
@@ -447,10 +532,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     missing = [tool for tool in ("espeak-ng", "flite", "festival") if shutil.which(tool) is None]
     if missing:
-        parser.error(f"missing TTS programs: {', '.join(missing)} (install them with the apt-get line in data/README.md)")
+        parser.error(
+            f"missing TTS programs: {', '.join(missing)} (install them with the apt-get line in data/README.md)"
+        )
     stats = generate(args.out, seed=args.seed, num_speakers=args.speakers, workers=args.workers)
-    print(f"{stats['clips']} clips from {stats['speakers']} speakers in {args.out} "
-          f"({stats['short_share']:.1%} shorter than 1 s) in {stats['seconds']:.0f} s")
+    print(
+        f"{stats['clips']} clips from {stats['speakers']} speakers in {args.out} "
+        f"({stats['short_share']:.1%} shorter than 1 s) in {stats['seconds']:.0f} s"
+    )
 
 
 if __name__ == "__main__":

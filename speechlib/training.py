@@ -97,8 +97,13 @@ def evaluate(model, loader, device, labels: list[str]) -> dict:
         for i, label in enumerate(labels)
     }
     accuracy = (predictions == targets).float().mean().item() if len(targets) else 0.0
-    return {"accuracy": accuracy, "per_class": per_class, "confusion": matrix,
-            "predictions": predictions, "targets": targets}
+    return {
+        "accuracy": accuracy,
+        "per_class": per_class,
+        "confusion": matrix,
+        "predictions": predictions,
+        "targets": targets,
+    }
 
 
 def atomic_save(obj, path: str | os.PathLike) -> Path:
@@ -114,8 +119,12 @@ def save_model(model, path: str | os.PathLike, labels: list[str], model_name: st
 
     The file is a plain dict of tensors, strings and numbers, so it loads with ``weights_only=True``.
     """
-    checkpoint = {"model_name": model_name, "labels": list(labels),
-                  "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+    checkpoint = {
+        "model_name": model_name,
+        "labels": list(labels),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
     return atomic_save(checkpoint, path)
 
 

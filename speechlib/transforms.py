@@ -38,8 +38,9 @@ def make_collate(labels: list[str], num_samples: int = CLIP_SAMPLES):
     return collate
 
 
-def center_on_loudest(waveform: torch.Tensor, num_samples: int = CLIP_SAMPLES,
-                      window: int = CLIP_SAMPLES // 2) -> torch.Tensor:
+def center_on_loudest(
+    waveform: torch.Tensor, num_samples: int = CLIP_SAMPLES, window: int = CLIP_SAMPLES // 2
+) -> torch.Tensor:
     """Cut (or zero-pad) ``waveform`` to ``num_samples``, centred on its loudest part.
 
     Taught in notebook 07: your own recording is rarely one second with the word in the middle,
@@ -60,4 +61,4 @@ def center_on_loudest(waveform: torch.Tensor, num_samples: int = CLIP_SAMPLES,
     envelope = F.avg_pool1d(energy.unsqueeze(0), window, stride=1).squeeze()  # (n - window + 1,)
     center = int(envelope.argmax()) + window // 2
     start = min(max(center - num_samples // 2, 0), length - num_samples)
-    return waveform[..., start:start + num_samples]
+    return waveform[..., start : start + num_samples]

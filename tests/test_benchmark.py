@@ -9,11 +9,24 @@ from speechlib.cache import load_cache
 
 def test_benchmark_runs_both_pipelines_on_one_tree(tmp_path, monkeypatch):
     tree, workdir = tmp_path / "sc", tmp_path / "sc.bench"
-    benchmark.main(["--tree", str(tree), "--clips", "700", "--batch-size", "8",
-                    "--only", "first_batch_warm,data_epoch", "--workdir", str(workdir)])
+    benchmark.main(
+        [
+            "--tree",
+            str(tree),
+            "--clips",
+            "700",
+            "--batch-size",
+            "8",
+            "--only",
+            "first_batch_warm,data_epoch",
+            "--workdir",
+            str(workdir),
+        ]
+    )
     results = json.loads((workdir / "results.json").read_text())
-    assert set(results) == {f"{side}/{what}" for side in ("reference", "speechlib")
-                            for what in ("first_batch_warm", "data_epoch")}
+    assert set(results) == {
+        f"{side}/{what}" for side in ("reference", "speechlib") for what in ("first_batch_warm", "data_epoch")
+    }
 
     monkeypatch.setenv("SPEECHLIB_CACHE", str(workdir / "cache"))  # the cache the benchmark built
     cache = load_cache(tree, progress=False, verbose=False)

@@ -37,10 +37,16 @@ WORD = "no"  # the fake microphone says it: another word than notebook 07's exam
 FAKE_MIC_RATE = 48000  # what most sound cards record at; Chromium converts it to its own rate
 CHROMIUM_ARGS = [
     # root, no network, no GPU: only what a test needs
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # a fake microphone that plays a file (in a loop), and no permission prompt
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
 ]
 # JupyterLab settings for a clean, quiet session: start the kernel without asking, no news pop-up,
 # and never save the (copied) notebooks.
@@ -51,7 +57,8 @@ LAB_SETTINGS = {
 }
 
 pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install chromium`")
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install chromium`"
+)
 
 
 def free_port() -> int:
@@ -102,12 +109,25 @@ def jupyter_lab(tmp_path_factory):
         settings_file.parent.mkdir(parents=True, exist_ok=True)
         settings_file.write_text(json.dumps(values))
     port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, SPEECHLIB_DATA=str(BUNDLED_ROOT),  # the set the stored outputs were made with
-               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               IPYTHONDIR=str(home / "ipython"))
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-               f"--LabApp.user_settings_dir={home / 'settings'}", f"--LabApp.workspaces_dir={home / 'workspaces'}"]
+    env = dict(
+        os.environ,
+        SPEECHLIB_DATA=str(BUNDLED_ROOT),  # the set the stored outputs were made with
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        IPYTHONDIR=str(home / "ipython"),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={home / 'settings'}",
+        f"--LabApp.workspaces_dir={home / 'workspaces'}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI often run as root
     log_path = home / "jupyterlab.log"
@@ -140,8 +160,10 @@ def browser(fake_microphone_wav):
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS + [f"--use-file-for-fake-audio-capture={fake_microphone_wav}"])
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS + [f"--use-file-for-fake-audio-capture={fake_microphone_wav}"],
+        )
         yield chromium
         chromium.close()
 
@@ -172,7 +194,9 @@ def wait_until_done(page, notebook: str, timeout_ms: int = 90_000) -> None:
             f"""() => {{
                 const prompts = [...document.querySelectorAll('{prompts}')].map(p => p.textContent);
                 return prompts.length > 0 && /\\d/.test(prompts[0]) && !prompts.some(p => p.includes('*'));
-            }}""", timeout=timeout_ms)
+            }}""",
+            timeout=timeout_ms,
+        )
     finally:
         page.screenshot(path=ARTIFACTS / f"{Path(notebook).stem}_after_run.png")
     # JupyterLab renders an exception as stderr text with a traceback
@@ -212,8 +236,11 @@ def test_recorder_explains_a_denied_or_missing_microphone_and_takes_a_file(page,
     # What the browser does when the user blocks the microphone, or there is none
     simulated = [("NotAllowedError", "Microphone access was denied"), ("NotFoundError", "No microphone found")]
     for name, message in simulated:
-        page.evaluate("name => { navigator.mediaDevices.getUserMedia = () => "
-                      "Promise.reject(new DOMException('simulated by the test', name)); }", name)
+        page.evaluate(
+            "name => { navigator.mediaDevices.getUserMedia = () => "
+            "Promise.reject(new DOMException('simulated by the test', name)); }",
+            name,
+        )
         recorder.locator(".speechlib-record").click()
         error.filter(has_text=message).wait_for(timeout=10_000)
         assert recorder.locator(".speechlib-top3 li").count() == 0  # no stale guesses next to an error

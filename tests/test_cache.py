@@ -87,8 +87,7 @@ def test_a_rebuild_removes_the_superseded_cache_only(tree, tmp_path, cache_dir):
     rebuilt = load_cache(tree, progress=False, verbose=False)
     assert not first.directory.exists()  # built from data that no longer exists: 3.4 GB freed on the real set
     assert rebuilt.directory.is_dir() and other.directory.is_dir() and shorter.directory.is_dir()
-    assert sorted(p.name for p in cache_dir.iterdir()) == sorted(
-        c.fingerprint for c in (other, rebuilt, shorter))
+    assert sorted(p.name for p in cache_dir.iterdir()) == sorted(c.fingerprint for c in (other, rebuilt, shorter))
 
 
 @pytest.mark.parametrize("damage", ["no marker", "short array"])

@@ -5,11 +5,10 @@ import json
 import re
 import shutil
 
-import pytest
-import torch
-
 import numpy as np
+import pytest
 import soundfile as sf
+import torch
 
 from speechlib import center_on_loudest, cli, commands, load_model, read_clip
 from speechlib import data as speechlib_data
@@ -34,8 +33,12 @@ def speechlib(*argv) -> int:
 
 def test_train_evaluate_predict(tree, tmp_path, capsys):
     out = tmp_path / "models" / "simplenet.pt"
-    assert speechlib("train", "--model", "simplenet", "--data", tree, "--epochs", 2, "--batch-size", 16,
-                     "--out", out, "--quiet") == 0
+    assert (
+        speechlib(
+            "train", "--model", "simplenet", "--data", tree, "--epochs", 2, "--batch-size", 16, "--out", out, "--quiet"
+        )
+        == 0
+    )
     assert out.is_file() and (tmp_path / "models" / "simplenet.pt.ckpt").is_file()
     metrics = json.loads((tmp_path / "models" / "simplenet.json").read_text())
     assert len(metrics["history"]["epoch_loss"]) == 2
@@ -65,11 +68,13 @@ def test_train_evaluate_predict(tree, tmp_path, capsys):
 
 def test_predict_listens_to_the_loudest_second_of_a_long_recording(tree, tmp_path, capsys):
     out = tmp_path / "cnn.pt"
-    assert speechlib("train", "--model", "cnn", "--data", tree, "--epochs", 1, "--batch-size", 32,
-                     "--out", out, "--quiet") == 0
+    assert (
+        speechlib("train", "--model", "cnn", "--data", tree, "--epochs", 1, "--batch-size", 32, "--out", out, "--quiet")
+        == 0
+    )
     word = read_clip(sorted((tree / "up").iterdir())[0])  # (1, <= 16000)
     recording = torch.zeros(1, 48000)  # 3 s: silence, then the word near the end, as people record
-    recording[:, 30000:30000 + word.shape[-1]] = word
+    recording[:, 30000 : 30000 + word.shape[-1]] = word
     path = tmp_path / "long.wav"
     sf.write(path, recording[0].numpy(), 16000, subtype="FLOAT")
     capsys.readouterr()  # forget what training printed
@@ -105,8 +110,9 @@ def test_resume_gives_the_same_weights(tree, tmp_path, model_name):
 def test_resume_refuses_other_settings(tree, tmp_path, capsys):
     out = tmp_path / "m.pt"
     assert speechlib("train", "--data", tree, "--epochs", 1, "--batch-size", 32, "--out", out, "--quiet") == 0
-    assert speechlib("train", "--data", tree, "--epochs", 2, "--batch-size", 16, "--out", out, "--quiet",
-                     "--resume") == 1
+    assert (
+        speechlib("train", "--data", tree, "--epochs", 2, "--batch-size", 16, "--out", out, "--quiet", "--resume") == 1
+    )
     assert "batch_size=32" in capsys.readouterr().err
 
 

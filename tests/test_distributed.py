@@ -22,10 +22,31 @@ def test_two_processes_train_identical_weights(tmp_path):
     tree = write_tone_tree(tmp_path / "sc", 240, ["down", "no", "up", "yes"], num_speakers=20)
     out = tmp_path / "models" / "cnn.pt"
     env = {**os.environ, "SPEECHLIB_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-               f"--master_port={free_port()}", "-m", "speechlib", "train", "--model", "cnn", "--data", str(tree),
-               "--epochs", "3", "--batch-size", "16", "--device", "cpu", "--out", str(out), "--quiet",
-               "--save-all-ranks"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "-m",
+        "speechlib",
+        "train",
+        "--model",
+        "cnn",
+        "--data",
+        str(tree),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+        "--save-all-ranks",
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("epoch 1/3:") == 1  # only rank 0 logs

@@ -33,6 +33,7 @@ SPEAKERS = ("0a7c2a8d", "1b2c3d4e", "9f8e7d6c")  # speaker i's clips: validation
 # ---------------------------------------------------------------------------------------------
 # A tiny archive in the official layout: ./yes/<speaker>_nohash_0.wav, split lists, noise.
 
+
 def _wav_bytes(seed: int, num_samples: int = 1600) -> bytes:
     samples = np.random.default_rng(seed).uniform(-0.5, 0.5, num_samples).astype(np.float32)
     buffer = io.BytesIO()
@@ -68,6 +69,7 @@ ARCHIVE_SHA256 = hashlib.sha256(ARCHIVE).hexdigest()
 # ---------------------------------------------------------------------------------------------
 # The server: records every request's Range header; `cut_after`, `ignore_range` misbehave.
 
+
 class ArchiveServer:
     def __init__(self):
         self.payload = ARCHIVE
@@ -96,7 +98,7 @@ class ArchiveServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if server.cut_after is not None and len(server.ranges) == 1:
-                    body = body[:server.cut_after]  # promised more: the client sees a cut connection
+                    body = body[: server.cut_after]  # promised more: the client sees a cut connection
                 self.wfile.write(body)
 
             def log_message(self, *args):  # keep pytest output quiet
@@ -124,8 +126,9 @@ def server(monkeypatch):
 
 
 def _get(server, root, **kwargs):
-    return download_speech_commands("v0.02", root, url=server.url, sha256=kwargs.pop("sha256", ARCHIVE_SHA256),
-                                    progress=False, **kwargs)
+    return download_speech_commands(
+        "v0.02", root, url=server.url, sha256=kwargs.pop("sha256", ARCHIVE_SHA256), progress=False, **kwargs
+    )
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -134,6 +137,7 @@ def _leftovers(root: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+
 
 def test_full_download_verifies_extracts_and_loads(server, tmp_path):
     path = _get(server, tmp_path)
@@ -288,8 +292,9 @@ def test_unknown_version_is_refused(tmp_path):
 
 
 def test_cli_help_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "speechlib", "download", "--help"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "speechlib", "download", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "--version" in result.stdout and "--root" in result.stdout and "v0.01" in result.stdout
 
@@ -323,8 +328,11 @@ def test_an_incomplete_tree_under_the_real_name_is_not_overwritten(server, tmp_p
     (tree / "yes").mkdir(parents=True)
     with pytest.raises(DataError, match="not a complete Speech Commands tree"):
         _get(server, tmp_path)
-    assert server.ranges == [] and _leftovers(tmp_path) == ["SpeechCommands", "SpeechCommands/speech_commands_v0.02",
-                                                            "SpeechCommands/speech_commands_v0.02/yes"]
+    assert server.ranges == [] and _leftovers(tmp_path) == [
+        "SpeechCommands",
+        "SpeechCommands/speech_commands_v0.02",
+        "SpeechCommands/speech_commands_v0.02/yes",
+    ]
 
 
 def test_a_staging_folder_left_by_a_crash_is_replaced(server, tmp_path):

@@ -9,8 +9,13 @@ from speechlib.data import DataError
 from speechlib.experiments import rows_loader, select_rows, speaker_engines
 
 # speaker -> (engine, split list it is in; None: training)
-SPEAKERS = {"aaaa0001": ("espeak-ng", None), "aaaa0002": ("flite", None), "bbbb0001": ("espeak-ng", "testing"),
-            "cccc0001": ("flite", "testing"), "dddd0001": ("festival", "validation")}
+SPEAKERS = {
+    "aaaa0001": ("espeak-ng", None),
+    "aaaa0002": ("flite", None),
+    "bbbb0001": ("espeak-ng", "testing"),
+    "cccc0001": ("flite", "testing"),
+    "dddd0001": ("festival", "validation"),
+}
 
 
 @pytest.fixture
@@ -26,8 +31,9 @@ def tree(tmp_path, monkeypatch):
                 lists[split].append(f"{word}/{speaker}_nohash_0.wav")
     for split, files in lists.items():
         (root / f"{split}_list.txt").write_text("".join(f"{f}\n" for f in files))
-    (root / "speakers.csv").write_text("speaker_id,engine,voice\n" + "".join(
-        f"{speaker},{engine},v\n" for speaker, (engine, _) in SPEAKERS.items()))
+    (root / "speakers.csv").write_text(
+        "speaker_id,engine,voice\n" + "".join(f"{speaker},{engine},v\n" for speaker, (engine, _) in SPEAKERS.items())
+    )
     return root
 
 

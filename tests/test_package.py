@@ -23,8 +23,10 @@ def test_submodules_are_reachable_as_attributes_and_unknown_names_fail_clearly()
 
 def test_the_cache_and_the_cli_do_not_import_plotting_or_widgets():
     # a warm start of `speechlib train` (BENCHMARKS.md) must not pay ~0.4 s for matplotlib
-    code = ("import sys, speechlib.cache, speechlib.commands\n"
-            "heavy = sorted(m for m in ('matplotlib', 'ipywidgets', 'anywidget') if m in sys.modules)\n"
-            "assert not heavy, heavy")
+    code = (
+        "import sys, speechlib.cache, speechlib.commands\n"
+        "heavy = sorted(m for m in ('matplotlib', 'ipywidgets', 'anywidget') if m in sys.modules)\n"
+        "assert not heavy, heavy"
+    )
     finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr

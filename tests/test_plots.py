@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from speechlib import (plot_confusion_matrix, plot_label_counts, plot_length_histogram, plot_loss_curve,
-                       plot_spectrogram, plot_waveform)
+from speechlib import (
+    plot_confusion_matrix,
+    plot_label_counts,
+    plot_length_histogram,
+    plot_loss_curve,
+    plot_spectrogram,
+    plot_waveform,
+)
 
 
 @pytest.fixture(autouse=True)

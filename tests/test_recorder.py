@@ -21,7 +21,7 @@ def burst(length: int, start: int, width: int = 8000) -> torch.Tensor:
     8000 samples is center_on_loudest's 0.5 s window: exactly one window position holds it all.
     """
     waveform = torch.zeros(1, length)
-    waveform[0, start:start + width] = 0.5 * torch.randn(width, generator=torch.Generator().manual_seed(0))
+    waveform[0, start : start + width] = 0.5 * torch.randn(width, generator=torch.Generator().manual_seed(0))
     return waveform
 
 

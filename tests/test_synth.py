@@ -9,8 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechlib import SpeechCommands
-from speechlib import synth
+from speechlib import SpeechCommands, synth
 
 
 def tone_engine(recipe, requests, workdir):
@@ -35,8 +34,9 @@ def reference_which_set(filename, validation_percentage, testing_percentage):
     base_name = os.path.basename(filename)
     hash_name = re.sub(r"_nohash_.*$", "", base_name)
     hash_name_hashed = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
-    percentage_hash = ((int(hash_name_hashed, 16) % (synth.MAX_NUM_WAVS_PER_CLASS + 1))
-                       * (100.0 / synth.MAX_NUM_WAVS_PER_CLASS))
+    percentage_hash = (int(hash_name_hashed, 16) % (synth.MAX_NUM_WAVS_PER_CLASS + 1)) * (
+        100.0 / synth.MAX_NUM_WAVS_PER_CLASS
+    )
     if percentage_hash < validation_percentage:
         result = "validation"
     elif percentage_hash < (testing_percentage + validation_percentage):
@@ -145,8 +145,9 @@ def test_engine_errors_name_the_command():
 
 
 def _generate(out, seed=3):
-    return synth.generate(out, seed=seed, num_speakers=12, words=SMALL_WORDS, workers=1,
-                          engines=TONE_ENGINES, progress=False)
+    return synth.generate(
+        out, seed=seed, num_speakers=12, words=SMALL_WORDS, workers=1, engines=TONE_ENGINES, progress=False
+    )
 
 
 def test_generate_writes_the_real_layout(tmp_path):
@@ -171,8 +172,11 @@ def test_generate_writes_the_real_layout(tmp_path):
     training = [c for c in clips if c not in lists["validation"] + lists["testing"]]
     assert all(synth.which_set(n) == "training" for n in training)
     speakers = {s: {n.split("/")[1][:8] for n in names} for s, names in [("training", training), *lists.items()]}
-    assert not (speakers["training"] & speakers["validation"] or speakers["training"] & speakers["testing"]
-                or speakers["validation"] & speakers["testing"])
+    assert not (
+        speakers["training"] & speakers["validation"]
+        or speakers["training"] & speakers["testing"]
+        or speakers["validation"] & speakers["testing"]
+    )
 
     manifest = synth.read_manifest(root)
     files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != "SHA256SUMS"}

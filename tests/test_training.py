@@ -4,11 +4,21 @@ import os
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
-from speechlib import (SimpleNet, confusion_matrix, evaluate, load_checkpoint, load_model, pick_device,
-                       predict, save_model, train, train_one_epoch)
+from speechlib import (
+    SimpleNet,
+    confusion_matrix,
+    evaluate,
+    load_checkpoint,
+    load_model,
+    pick_device,
+    predict,
+    save_model,
+    train,
+    train_one_epoch,
+)
 from speechlib.training import atomic_save
 
 CPU = torch.device("cpu")
