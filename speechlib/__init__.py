@@ -15,6 +15,7 @@ _MODULE_OF = {
     "SAMPLE_RATE": "data",
     "DataError": "data",
     "SpeechCommands": "data",
+    "WORDS": "data",
     "find_root": "data",
     "load_audio": "data",
     "read_clip": "data",

@@ -107,6 +107,13 @@ def mix_background_noise(
     return waveforms + segments * scale[:, None, None]
 
 
+def change_speed(waveforms: torch.Tensor, speed: float) -> torch.Tensor:
+    """Play ``speed`` times faster (and higher), like a tape: resample and keep the sample rate.
+    ``(..., n) -> (..., about n / speed)``; the speed is rounded so the new rate is a multiple of 100 Hz."""
+    orig_freq = int(round(SAMPLE_RATE * speed / 100)) * 100  # multiples of 100 Hz keep the filter small
+    return AF.resample(waveforms, orig_freq, SAMPLE_RATE)
+
+
 def speed_perturb(
     waveforms: torch.Tensor, speeds: tuple[float, ...] = (0.9, 1.0, 1.1), generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -124,8 +131,7 @@ def speed_perturb(
         rows = (choice == i).nonzero().squeeze(1)
         if speed == 1.0 or len(rows) == 0:
             continue
-        orig_freq = int(round(SAMPLE_RATE * speed / 100)) * 100  # multiples of 100 Hz keep the filter small
-        played = AF.resample(waveforms[rows], orig_freq, SAMPLE_RATE)  # (rows, 1, about n / speed)
+        played = change_speed(waveforms[rows], speed)  # (rows, 1, about n / speed)
         out[rows] = _center(played, num_samples)
     return out
 

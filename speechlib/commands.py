@@ -49,8 +49,7 @@ def resolve_data(choice: str | None, verbose: bool = True) -> Path:
     if choice == "bundled":
         if not BUNDLED_ROOT.is_dir():
             raise DataError(
-                f"{BUNDLED_ROOT}: the bundled set is missing (regenerate it: python -m speechlib.synth "
-                "--out data/bundled)"
+                f"{BUNDLED_ROOT}: the bundled set is missing (regenerate it: python tools/synth.py --out data/bundled)"
             )
         return find_root(BUNDLED_ROOT, verbose=verbose)
     if choice == "real":

@@ -25,6 +25,12 @@ CLIP_SAMPLES = 16000  # one second at 16 kHz
 AUDIO_EXTENSIONS = (".wav", ".flac")
 NOISE_FOLDER = "_background_noise_"
 SUBSETS = ("training", "validation", "testing")
+# The 35 words of Speech Commands v0.02 (v0.01 has 30 of them), sorted: the bundled set says all of them.
+WORDS = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go",
+    "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven",
+    "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero",
+)  # fmt: skip
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_DIR / "data"

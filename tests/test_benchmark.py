@@ -3,7 +3,7 @@ asserted: speed is measured by the script, not by tests)."""
 
 import json
 
-from speechlib import benchmark
+import benchmark
 from speechlib.cache import load_cache
 
 

@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import torch
 import torchaudio.functional as AF
 
 import speechlib
+from conftest import free_port
 from speechlib.data import BUNDLED_ROOT, REPO_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,12 +59,6 @@ LAB_SETTINGS = {
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install chromium`"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def first_test_clip(word: str) -> Path:

@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import write_tone_tree
 from speechlib import SpeechCommands, pad_trim, read_clip
-from speechlib.benchmark import write_tone_tree
 from speechlib.cache import MARKER, ClipLoader, cache_home, load_cache
 from speechlib.data import REPO_DIR, DataError
 

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import write_tone_tree
 from speechlib import center_on_loudest, cli, commands, load_model, read_clip
 from speechlib import data as speechlib_data
-from speechlib.benchmark import write_tone_tree
 
 WORDS = ["down", "no", "up", "yes"]
 

@@ -3,19 +3,12 @@ with identical weights, only rank 0 writes the model, and the loss falls."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import torch
 
-from speechlib.benchmark import write_tone_tree
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port, write_tone_tree
 
 
 def test_two_processes_train_identical_weights(tmp_path):

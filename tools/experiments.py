@@ -1,7 +1,7 @@
 """Does the CNN recognise voices it never heard? Measured by holding out whole TTS engines of the
 bundled set. Reproduces the generalisation table of models/README.md. Taught in notebook 06.
 
-    python -m speechlib.experiments --epochs 12 --json models/experiments.json
+    python tools/experiments.py --epochs 12 --json models/experiments.json
 
 For each held-out engine (its speakers are in ``data/bundled/speakers.csv``) and each
 configuration in :data:`CONFIGS`, a fresh CNN is trained on the *training* clips of the other
@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augment import WaveformAugment, load_noise
-from .cache import ClipCache, ClipLoader, load_cache
-from .commands import write_json
-from .data import BUNDLED_ROOT, DataError, find_root
-from .device import pick_device
-from .models import CNN
-from .training import evaluate, train_one_epoch
+from speechlib.augment import WaveformAugment, load_noise
+from speechlib.cache import ClipCache, ClipLoader, load_cache
+from speechlib.commands import write_json
+from speechlib.data import BUNDLED_ROOT, DataError, find_root
+from speechlib.device import pick_device
+from speechlib.models import CNN
+from speechlib.training import evaluate, train_one_epoch
 
 # What was tried, as switches of the CNN and the training loop.
 CONFIGS = {
@@ -40,7 +40,7 @@ HELD_OUT_ENGINES = ("flite", "festival")  # espeak-ng has 65% of the speakers: h
 
 
 def speaker_engines(root: Path | str) -> dict[str, str]:
-    """``{speaker_id: engine}`` from ``root/speakers.csv`` (written by ``python -m speechlib.synth``)."""
+    """``{speaker_id: engine}`` from ``root/speakers.csv`` (written by ``python tools/synth.py``)."""
     path = Path(root) / "speakers.csv"
     if not path.is_file():
         raise DataError(f"{path}: not found (only the bundled synthetic set says which engine spoke each clip)")
@@ -138,7 +138,7 @@ def run_held_out(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m speechlib.experiments", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/experiments.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="dataset root with speakers.csv (default: data/bundled)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per training run (default 12)")
     parser.add_argument(
