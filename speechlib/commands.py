@@ -28,7 +28,7 @@ from . import distributed
 from .augment import WaveformAugment, load_noise
 from .cache import ClipLoader, load_cache
 from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, real_root
-from .device import pick_device
+from .device import DeviceUnavailableError, pick_device
 from .files import atomic_write
 from .models import MODELS, build_model
 from .training import evaluate, load_checkpoint, load_model, save_model, train_one_epoch
@@ -71,13 +71,29 @@ def write_json(content: dict, path: Path | str) -> Path:
     return Path(path)
 
 
-def _report_errors(command: str, function, args) -> int:
-    """Run a command; a known problem becomes one line on stderr and exit status 1."""
+class CommandLineError(Exception):
+    """The command line asks for something that cannot be done, such as a model file that is not there."""
+
+
+def existing_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a Path, or a :class:`CommandLineError` naming it when there is no such file."""
+    if not Path(path).is_file():
+        raise CommandLineError(f"{path}: no such {what}")
+    return Path(path)
+
+
+def report_errors(command: str, function, args) -> int:
+    """Run a command. A problem with the data (:class:`DataError`, exit status 1) or with the
+    arguments (:class:`CommandLineError`, a device that is not there: exit status 2, as argparse's
+    own errors) becomes one line on stderr. Anything else is a bug and keeps its traceback."""
     try:
         return function(args)
-    except (DataError, FileNotFoundError, ValueError, RuntimeError) as error:
+    except DataError as error:
         print(f"speechlib {command}: {error}", file=sys.stderr)
         return 1
+    except (CommandLineError, DeviceUnavailableError) as error:
+        print(f"speechlib {command}: {error}", file=sys.stderr)
+        return 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,12 +112,12 @@ def _resume_state(path: Path, settings: dict, labels: list[str], fingerprint: st
     saved = checkpoint.get("settings", {})
     for key in RESUME_KEYS:
         if saved.get(key) != settings[key]:
-            raise ValueError(
+            raise DataError(
                 f"{path}: was trained with {key}={saved.get(key)!r}, not {settings[key]!r}; "
                 "resume with the same settings or drop --resume"
             )
     if checkpoint["labels"] != labels or checkpoint.get("data_fingerprint") != fingerprint:
-        raise ValueError(f"{path}: was trained on different data; drop --resume to start afresh")
+        raise DataError(f"{path}: was trained on different data; drop --resume to start afresh")
     return checkpoint
 
 
@@ -277,7 +293,7 @@ def _finish(model, cache, out: Path, labels, settings: dict, history: dict, devi
 
 
 def evaluate_command(args) -> int:
-    model, model_labels = load_model(args.model)
+    model, model_labels = load_model(existing_file(args.model, "model file"))
     device = pick_device(args.device)
     root = resolve_data(args.data)
     cache = load_cache(root, progress=not args.quiet, verbose=False)
@@ -326,7 +342,7 @@ def predict_command(args) -> int:
     # any length). Imported here: it brings matplotlib, which train and evaluate do not need.
     from .recorder import classify_file
 
-    model, labels = load_model(args.model)
+    model, labels = load_model(existing_file(args.model, "model file"))
     for path in args.files:
         guesses = ", ".join(f"{word} {probability:.3f}" for word, probability in classify_file(path, model, labels))
         print(f"{path}: {guesses}")
@@ -389,7 +405,7 @@ def register(commands) -> None:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--save-all-ranks", action="store_true", help=argparse.SUPPRESS)  # for the DDP test
-    train.set_defaults(func=lambda args: _report_errors("train", train_command, args))
+    train.set_defaults(func=lambda args: report_errors("train", train_command, args))
 
     evaluate_parser = commands.add_parser(
         "evaluate",
@@ -409,7 +425,7 @@ def register(commands) -> None:
     evaluate_parser.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE")
     evaluate_parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     evaluate_parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    evaluate_parser.set_defaults(func=lambda args: _report_errors("evaluate", evaluate_command, args))
+    evaluate_parser.set_defaults(func=lambda args: report_errors("evaluate", evaluate_command, args))
 
     predict_parser = commands.add_parser(
         "predict",
@@ -420,4 +436,4 @@ def register(commands) -> None:
     )
     predict_parser.add_argument("model", help="model file, e.g. models/cnn.pt")
     predict_parser.add_argument("files", nargs="+", metavar="FILE", help="audio files")
-    predict_parser.set_defaults(func=lambda args: _report_errors("predict", predict_command, args))
+    predict_parser.set_defaults(func=lambda args: report_errors("predict", predict_command, args))

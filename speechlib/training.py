@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
+from .data import DataError
 from .files import atomic_write
 
 
@@ -361,9 +362,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several types for a truncated or foreign file
-        raise ValueError(f"{path}: not a readable speechlib model ({error})") from error
+        # torch's own message runs to several lines and suggests weights_only=False: name the type only
+        raise DataError(f"{path}: not a readable speechlib model ({type(error).__name__} from torch.load)") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "model_name" not in checkpoint:
-        raise ValueError(f"{path}: not a speechlib model file (no model_name/state_dict)")
+        raise DataError(f"{path}: not a speechlib model file (no model_name/state_dict)")
     return checkpoint
 
 

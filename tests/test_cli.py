@@ -155,7 +155,7 @@ def test_clear_errors(tree, tmp_path, monkeypatch, capsys):
     assert speechlib("train", "--data", "real", "--epochs", 1) == 1
     assert "run `speechlib download`" in capsys.readouterr().err
 
-    assert speechlib("evaluate", tmp_path / "missing.pt", "--data", tree) == 1
+    assert speechlib("evaluate", tmp_path / "missing.pt", "--data", tree) == 2  # an argument error
     assert "missing.pt: no such model file" in capsys.readouterr().err
 
     not_audio = tmp_path / "notes.wav"
