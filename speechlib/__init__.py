@@ -21,7 +21,7 @@ _MODULE_OF = {
     "read_clip": "data",
     # cache.py: the decoded-clip cache (notebook 06)
     "ClipCache": "cache",
-    "ClipLoader": "cache",
+    "CachedClips": "cache",
     "load_cache": "cache",
     # device.py
     "pick_device": "device",

@@ -157,13 +157,13 @@ def _resume(path: Path, config: TrainConfig, checkpoint_info: dict, context) -> 
     saved, now = state.get("config", {}), _comparable(config)
     for key in now:
         if saved.get(key) != now[key]:
-            raise ValueError(
+            raise DataError(
                 f"{path}: was trained with {key}={saved.get(key)!r}, not {now[key]!r}; "
                 "resume with the same settings or start afresh"
             )
     for key, value in {**checkpoint_info, "world_size": context.world_size}.items():
         if state.get(key) != value:
-            raise ValueError(f"{path}: its {key} differs from this run's; start afresh instead of resuming")
+            raise DataError(f"{path}: its {key} differs from this run's; start afresh instead of resuming")
     return state
 
 
@@ -201,7 +201,7 @@ def fit(
       random state, and ``checkpoint_info`` (e.g. ``model_name`` and ``labels``, which make it loadable
       by :func:`load_model`). With ``resume=True`` and that file present, training continues after
       its last epoch and ends with the weights an uninterrupted run gives, bit for bit; the file must
-      come from the same settings, ``checkpoint_info`` and number of processes, or ``ValueError``.
+      come from the same settings, ``checkpoint_info`` and number of processes, or :class:`DataError`.
     - ``context``: a :class:`speechlib.distributed.Context` (default: the process group torchrun
       started, if any). With several processes the model is wrapped in DistributedDataParallel,
       which averages gradients; see :mod:`speechlib.distributed` for the augmentation and BatchNorm.

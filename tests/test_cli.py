@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from conftest import write_tone_tree
-from speechlib import center_on_loudest, cli, commands, load_model, read_clip
+from speechlib import center_on_loudest, cli, load_model, read_clip
 from speechlib import data as speechlib_data
 
 WORDS = ["down", "no", "up", "yes"]
@@ -41,7 +41,7 @@ def test_train_evaluate_predict(tree, tmp_path, capsys):
     )
     assert out.is_file() and (tmp_path / "models" / "simplenet.pt.ckpt").is_file()
     metrics = json.loads((tmp_path / "models" / "simplenet.json").read_text())
-    assert len(metrics["history"]["epoch_loss"]) == 2
+    assert len(metrics["history"]["train_loss"]) == len(metrics["history"]["val_accuracy"]) == 2
     assert set(metrics["testing"]["per_class"]) == set(WORDS)
     assert 0.0 <= metrics["validation"]["accuracy"] <= 1.0
 
@@ -102,7 +102,7 @@ def test_resume_gives_the_same_weights(tree, tmp_path, model_name):
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for name in a["state_dict"]:
         assert torch.equal(a["state_dict"][name], b["state_dict"][name]), name
-    assert a["history"]["epoch_loss"] == b["history"]["epoch_loss"]
+    assert a["history"]["batch_loss"] == b["history"]["batch_loss"]
     one_epoch = torch.load(tmp_path / "resumed.pt.ckpt", weights_only=True)
     assert one_epoch["epoch"] == 2
 
@@ -174,10 +174,3 @@ def test_help_explains_each_command(command, capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "usage: speechlib" in text and len(text) > 300
-
-
-def test_cosine_schedule_decays_from_lr_towards_zero():
-    rates = [commands.epoch_learning_rate(0.01, epoch, 4, "cosine") for epoch in range(4)]
-    assert rates[0] == 0.01 and rates[2] == pytest.approx(0.005)
-    assert all(a > b > 0 for a, b in zip(rates, rates[1:]))
-    assert commands.epoch_learning_rate(0.01, 3, 4, "constant") == 0.01

@@ -148,6 +148,16 @@ def _peak_rss_gb() -> float:
     return (own + workers) / 2**20
 
 
+def speechlib_loader(tree: Path, batch_size: int, progress: bool = False):
+    """speechlib's side: the decoded cache's training clips in the stock ``DataLoader``, shuffled."""
+    import torch
+
+    from speechlib.cache import CachedClips, load_cache
+
+    clips = CachedClips(load_cache(tree, verbose=False, progress=progress), "training")
+    return torch.utils.data.DataLoader(clips, batch_size=batch_size, shuffle=True)
+
+
 def _first_batch(side: str, tree: Path, workdir: Path, batch_size: int) -> dict:
     import time
 
@@ -158,10 +168,7 @@ def _first_batch(side: str, tree: Path, workdir: Path, batch_size: int) -> dict:
         (workdir / "reference_kept.json").write_text(json.dumps(kept))
         waveforms, targets = next(iter(reference_loader(dataset, kept, batch_size)))
     else:
-        from speechlib.cache import ClipLoader, load_cache
-
-        cache = load_cache(tree, verbose=False)
-        waveforms, targets = next(iter(ClipLoader(cache, "training", batch_size, shuffle=True)))
+        waveforms, targets = next(iter(speechlib_loader(tree, batch_size, progress=True)))
     assert waveforms.shape == (batch_size, 1, CLIP_SAMPLES) and targets.shape == (batch_size,)
     return {"seconds": time.perf_counter() - started}
 
@@ -179,9 +186,7 @@ def _epoch(side: str, model_name: str | None, tree: Path, workdir: Path, batch_s
         kept = json.loads((workdir / "reference_kept.json").read_text())
         loader = reference_loader(reference_dataset(tree), kept, batch_size)
     else:
-        from speechlib.cache import ClipLoader, load_cache
-
-        loader = ClipLoader(load_cache(tree, verbose=False, progress=False), "training", batch_size, shuffle=True)
+        loader = speechlib_loader(tree, batch_size)
     started = time.perf_counter()
     if model_name is None:
         clips = sum(len(targets) for _, targets in loader)
@@ -190,7 +195,7 @@ def _epoch(side: str, model_name: str | None, tree: Path, workdir: Path, batch_s
         model = build_model(model_name, num_classes=len(WORDS))
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # as `speechlib train`
         train_one_epoch(model, loader, optimizer, torch.device("cpu"), progress=False)
-        clips = len(loader.dataset) if side == "reference" else len(loader.rows)
+        clips = len(loader.dataset)
     return {"seconds": time.perf_counter() - started, "clips": clips}
 
 

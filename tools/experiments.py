@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import argparse
 import csv
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
 
 from speechlib.augment import WaveformAugment, load_noise
-from speechlib.cache import ClipCache, ClipLoader, load_cache
+from speechlib.cache import CachedClips, ClipCache, load_cache
 from speechlib.commands import write_json
 from speechlib.data import BUNDLED_ROOT, DataError, find_root
 from speechlib.device import pick_device
 from speechlib.models import CNN
-from speechlib.training import evaluate, train_one_epoch
+from speechlib.training import TrainConfig, evaluate, fit
 
 # What was tried, as switches of the CNN and the training loop.
 CONFIGS = {
@@ -70,38 +69,12 @@ def select_rows(
 
 def rows_loader(
     cache: ClipCache, rows: np.ndarray, batch_size: int = 64, shuffle: bool = False, seed: int = 0
-) -> ClipLoader:
-    """A :class:`ClipLoader` over any chosen ``rows`` of the cache (not only a whole split)."""
-    loader = ClipLoader(cache, None, batch_size=batch_size, shuffle=shuffle, seed=seed)
-    loader.rows = np.asarray(rows)
-    return loader
-
-
-def fit(
-    model: nn.Module,
-    loader: ClipLoader,
-    device,
-    num_epochs: int,
-    augment: nn.Module | None = None,
-    lr: float = 3e-3,
-    progress: bool = False,
-) -> dict:
-    """Train ``model`` with AdamW and a cosine learning-rate decay; ``augment`` (a
-    :class:`WaveformAugment`) runs in front of it on every batch. Returns loss and seconds per epoch."""
-    trained = nn.Sequential(augment, model) if augment is not None else model  # augment has no weights
-    trained.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_epochs)
-    history = {"epoch_loss": [], "train_accuracy": [], "epoch_seconds": []}
-    for epoch in range(num_epochs):
-        loader.set_epoch(epoch)  # a new shuffle every epoch, the same one for the same seed
-        started = time.perf_counter()
-        losses, accuracy = train_one_epoch(trained, loader, optimizer, device, progress, f"epoch {epoch + 1}")
-        scheduler.step()
-        history["epoch_seconds"].append(time.perf_counter() - started)
-        history["epoch_loss"].append(sum(losses) / len(losses))
-        history["train_accuracy"].append(accuracy)
-    return history
+) -> DataLoader:
+    """A ``DataLoader`` over any chosen ``rows`` of the cache (not only a whole split); shuffled from
+    (seed, epoch) by a one-process ``DistributedSampler``, which :func:`speechlib.fit` tells the epoch."""
+    clips = CachedClips(cache, rows=rows)
+    sampler = DistributedSampler(clips, num_replicas=1, rank=0, shuffle=True, seed=seed) if shuffle else None
+    return DataLoader(clips, batch_size=batch_size, sampler=sampler)
 
 
 def run_held_out(
@@ -119,7 +92,24 @@ def run_held_out(
     model = CNN(num_classes=len(cache.labels), spec_augment=config["spec_augment"], normalize=config["normalize"])
     augment = WaveformAugment(noise=noise) if config["waveform_augment"] else None
     train_rows = select_rows(cache, engines, "training", drop={held_out})
-    history = fit(model, rows_loader(cache, train_rows, shuffle=True, seed=seed), device, num_epochs, augment)
+    # AdamW and a cosine decay of the learning rate over the run
+    config = TrainConfig(
+        num_epochs=num_epochs,
+        batch_size=64,
+        optimizer="adamw",
+        lr=3e-3,
+        weight_decay=1e-2,
+        schedule="cosine",
+        augment=augment,
+        seed=seed,
+    )
+    history = fit(
+        model,
+        rows_loader(cache, train_rows, config.batch_size, shuffle=True, seed=seed),
+        config,
+        device,
+        progress=False,
+    )
     unseen = evaluate(
         model, rows_loader(cache, select_rows(cache, engines, None, keep={held_out})), device, cache.labels
     )
