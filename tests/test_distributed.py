@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import free_port, write_tone_tree
+
+pytestmark = pytest.mark.slow  # torchrun: two training processes
 
 
 def test_two_processes_train_identical_weights(tmp_path):
