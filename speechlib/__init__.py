@@ -58,7 +58,7 @@ _MODULE_OF = {
     "clip_browser": "widgets",
 }
 
-__all__ = sorted(_MODULE_OF)
+__all__ = list(_MODULE_OF)  # `from speechlib import *`; dir() sorts it
 __version__ = "0.1.0"
 
 

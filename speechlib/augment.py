@@ -110,7 +110,7 @@ def mix_background_noise(
 def change_speed(waveforms: torch.Tensor, speed: float) -> torch.Tensor:
     """Play ``speed`` times faster (and higher), like a tape: resample and keep the sample rate.
     ``(..., n) -> (..., about n / speed)``; the speed is rounded so the new rate is a multiple of 100 Hz."""
-    orig_freq = int(round(SAMPLE_RATE * speed / 100)) * 100  # multiples of 100 Hz keep the filter small
+    orig_freq = round(SAMPLE_RATE * speed / 100) * 100  # multiples of 100 Hz keep the filter small
     return AF.resample(waveforms, orig_freq, SAMPLE_RATE)
 
 
@@ -155,7 +155,7 @@ def add_reverb(
 
     ``(batch, 1, n) -> (batch, 1, n)``; the loudness (RMS) of each clip is kept.
     """
-    batch, _, num_samples = waveforms.shape
+    batch = waveforms.shape[0]
     device = waveforms.device
     taps = int(SAMPLE_RATE * decay_ms[1] / 1000 * 4)  # long enough for the slowest decay to fade by ~35 dB
     decay = _uniform(decay_ms[0], decay_ms[1], batch, generator, device) / 1000  # (batch,) seconds

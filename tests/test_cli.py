@@ -31,6 +31,7 @@ def speechlib(*argv) -> int:
     return cli.main([str(a) for a in argv])
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_train_evaluate_predict(tree, tmp_path, capsys):
     out = tmp_path / "models" / "simplenet.pt"
     assert (
@@ -66,13 +67,14 @@ def test_train_evaluate_predict(tree, tmp_path, capsys):
         assert guesses[0][0] == labels[expected]
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_predict_listens_to_the_loudest_second_of_a_long_recording(tree, tmp_path, capsys):
     out = tmp_path / "cnn.pt"
     assert (
         speechlib("train", "--model", "cnn", "--data", tree, "--epochs", 1, "--batch-size", 32, "--out", out, "--quiet")
         == 0
     )
-    word = read_clip(sorted((tree / "up").iterdir())[0])  # (1, <= 16000)
+    word = read_clip(min((tree / "up").iterdir()))  # (1, <= 16000)
     recording = torch.zeros(1, 48000)  # 3 s: silence, then the word near the end, as people record
     recording[:, 30000 : 30000 + word.shape[-1]] = word
     path = tmp_path / "long.wav"
@@ -91,6 +93,7 @@ def test_predict_listens_to_the_loudest_second_of_a_long_recording(tree, tmp_pat
     assert not np.allclose(probabilities.numpy(), silent_start.numpy(), atol=1e-3)  # the choice matters
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 @pytest.mark.parametrize("model_name", ["simplenet", "cnn"])
 def test_resume_gives_the_same_weights(tree, tmp_path, model_name):
     straight, resumed = tmp_path / "straight.pt", tmp_path / "resumed.pt"
@@ -107,6 +110,7 @@ def test_resume_gives_the_same_weights(tree, tmp_path, model_name):
     assert one_epoch["epoch"] == 2
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_resume_refuses_other_settings(tree, tmp_path, capsys):
     out = tmp_path / "m.pt"
     assert speechlib("train", "--data", tree, "--epochs", 1, "--batch-size", 32, "--out", out, "--quiet") == 0
@@ -126,6 +130,7 @@ def subset_tree(tree, words, destination):
     return destination
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_evaluate_on_a_subset_of_words_maps_labels(tree, tmp_path, capsys):
     out = tmp_path / "m.pt"
     assert speechlib("train", "--data", tree, "--epochs", 2, "--batch-size", 16, "--out", out, "--quiet") == 0
@@ -143,6 +148,7 @@ def test_evaluate_on_a_subset_of_words_maps_labels(tree, tmp_path, capsys):
     assert "words unknown to" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_clear_errors(tree, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         speechlib("train", "--model", "transformer", "--data", tree)

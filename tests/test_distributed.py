@@ -18,7 +18,7 @@ from conftest import free_port, write_tone_tree
 from speechlib import TrainConfig, fit
 from speechlib.augment import WaveformAugment
 
-pytestmark = pytest.mark.slow  # two training processes each
+pytestmark = pytest.mark.slow  # two training processes in every test (spawned, or by torchrun)
 
 MOMENTUM = 0.1  # BatchNorm's default
 

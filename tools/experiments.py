@@ -29,11 +29,11 @@ from speechlib.training import TrainConfig, evaluate, fit
 
 # What was tried, as switches of the CNN and the training loop.
 CONFIGS = {
-    "plain": dict(normalize=True, spec_augment=False, waveform_augment=False),
-    "no per-clip normalisation": dict(normalize=False, spec_augment=False, waveform_augment=False),
-    "SpecAugment only": dict(normalize=True, spec_augment=True, waveform_augment=False),
-    "waveform augmentation only": dict(normalize=True, spec_augment=False, waveform_augment=True),
-    "all augmentation": dict(normalize=True, spec_augment=True, waveform_augment=True),
+    "plain": {"normalize": True, "spec_augment": False, "waveform_augment": False},
+    "no per-clip normalisation": {"normalize": False, "spec_augment": False, "waveform_augment": False},
+    "SpecAugment only": {"normalize": True, "spec_augment": True, "waveform_augment": False},
+    "waveform augmentation only": {"normalize": True, "spec_augment": False, "waveform_augment": True},
+    "all augmentation": {"normalize": True, "spec_augment": True, "waveform_augment": True},
 }
 HELD_OUT_ENGINES = ("flite", "festival")  # espeak-ng has 65% of the speakers: holding it out leaves too little
 

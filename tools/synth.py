@@ -114,7 +114,7 @@ def espeak_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path
     outputs = []
     for i, (text, rate_scale) in enumerate(requests):
         wav = workdir / f"{i}.wav"
-        words_per_minute = int(round(recipe["rate"] / rate_scale))
+        words_per_minute = round(recipe["rate"] / rate_scale)
         _run(
             [
                 "espeak-ng",
@@ -244,7 +244,7 @@ def make_speakers(num_speakers: int, seed: int, engine_shares: dict[str, float] 
     """``num_speakers`` distinct recipes. Engines get whole numbers of speakers in proportion to their shares."""
     rng = np.random.default_rng([seed, 0])
     engines = list(engine_shares)
-    counts = [int(round(num_speakers * engine_shares[e])) for e in engines]
+    counts = [round(num_speakers * engine_shares[e]) for e in engines]
     counts[0] += num_speakers - sum(counts)
     speakers, seen = [], set()
     for engine, count in zip(engines, counts):
@@ -323,7 +323,7 @@ def place_word(word: torch.Tensor, num_samples: int, rng: np.random.Generator, j
     free = num_samples - word.shape[1]
     if free < 0:
         raise ValueError(f"word of {word.shape[1]} samples does not fit in a clip of {num_samples}")
-    start = int(round(free / 2 + rng.normal(0, jitter_s * SAMPLE_RATE)))
+    start = round(free / 2 + rng.normal(0, jitter_s * SAMPLE_RATE))
     start = min(max(start, 0), free)
     clip = torch.zeros(1, num_samples)
     clip[:, start : start + word.shape[1]] = word
