@@ -1,4 +1,4 @@
-"""Decode every clip once, keep it on disk, feed the model from memory. Taught in notebook 06,
+"""Decode every clip once, keep it on disk, feed the model from memory. Taught in notebook 07,
 which trains the CNN with it; `speechlib train` uses it too.
 
 Decoding 105,829 audio files takes minutes; reading them again every epoch wastes those minutes
@@ -132,7 +132,7 @@ def build_cache(
     workers: int | None = None,
     progress: bool = True,
 ) -> Path:
-    """Decode every clip of ``dataset`` into ``directory`` (which must not exist yet). Notebook 04.
+    """Decode every clip of ``dataset`` into ``directory`` (which must not exist yet). Notebook 07.
 
     Everything is written into a temporary sibling folder and renamed into place at the end, the
     ``complete.json`` marker last; if another process finished the same cache first, theirs is kept.
@@ -229,7 +229,7 @@ def _is_complete(directory: Path, clips: int, num_samples: int) -> bool:
 
 
 class ClipCache:
-    """A decoded dataset: every clip padded/trimmed to ``num_samples``, memory-mapped. Notebook 04.
+    """A decoded dataset: every clip padded/trimmed to ``num_samples``, memory-mapped. Notebook 07.
 
     ``waveforms`` is an ``int16`` array ``(clips, num_samples)`` (divide by 32768 for [-1, 1]);
     ``targets``, ``lengths`` (original samples), ``speakers``, ``files`` and ``subsets`` have one
@@ -322,7 +322,7 @@ def load_cache(
     progress: bool = True,
     verbose: bool = True,
 ) -> ClipCache:
-    """The decoded cache of a Speech Commands tree, built on first use. Taught in notebook 06.
+    """The decoded cache of a Speech Commands tree, built on first use. Taught in notebook 07.
 
     ``root`` is a folder (or ``None`` for :func:`speechlib.find_root`'s choice) or a
     :class:`SpeechCommands` dataset. Listing and fingerprinting the tree (one ``stat`` per clip) is

@@ -1,5 +1,5 @@
 """``speechlib train``, ``speechlib evaluate`` and ``speechlib predict``: the notebooks' loop as
-commands. Taught in notebook 04 (training), 05 (evaluation) and 07 (your own recordings).
+commands. Taught in notebook 04 (training), 05 (evaluation) and 10 (your own recordings).
 
     speechlib train --model cnn --data bundled --epochs 5          # -> models/cnn.pt, models/cnn.json
     speechlib evaluate models/cnn.pt --subset testing --json results.json
@@ -327,7 +327,7 @@ def register(commands) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="augment every training batch: speed, reverb, time shift, noise from the data's "
-        "_background_noise_ (notebook 06; default: on for cnn, off for simplenet)",
+        "_background_noise_ (notebook 08; default: on for cnn, off for simplenet)",
     )
     train.add_argument(
         "--workers",

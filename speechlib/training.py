@@ -295,7 +295,7 @@ def predict(model, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
 def top_k(model: torch.nn.Module, clip: torch.Tensor, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
     """The model's ``k`` most probable words for one clip ``(1, 16000)``, as ``(word, probability)``.
 
-    Taught in notebook 07.
+    Taught in notebook 10.
     """
     model.eval()
     device = next(model.parameters()).device
