@@ -80,6 +80,7 @@ def clip_stats(root: Path | str) -> list[tuple[str, int, int]]:
     for relative_path, entry in scan_clips(root):
         status = entry.stat()
         clips.append((relative_path, status.st_size, status.st_mtime_ns))
+    clips.sort()
     return clips
 
 

@@ -14,6 +14,7 @@ The layout is the official one (and torchaudio's ``SPEECHCOMMANDS``)::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -112,18 +113,16 @@ def read_split_list(root: Path | str, subset: str, required: bool = True) -> set
         return {line.strip() for line in f if line.strip()}
 
 
-def scan_clips(root: Path | str) -> list[tuple[str, os.DirEntry]]:
-    """``(relative path, directory entry)`` of every clip of every word, sorted by path: one directory
+def scan_clips(root: Path | str) -> Iterator[tuple[str, os.DirEntry]]:
+    """Yield ``(relative path, directory entry)`` for every clip of every word, unsorted: one directory
     read per word and no decoding. ``entry.stat()`` gives size and modification time (the cache's
-    fingerprint); :class:`SpeechCommands` needs only the paths."""
-    clips = []
+    fingerprint); :class:`SpeechCommands` needs only the paths. A generator, so no entry outlives its
+    use (a list of 105,829 entries made Python's garbage collector sweep the whole heap)."""
     for label in list_labels(root):
         with os.scandir(os.path.join(root, label)) as entries:
-            clips += [
-                (f"{label}/{entry.name}", entry) for entry in entries if entry.name.lower().endswith(AUDIO_EXTENSIONS)
-            ]
-    clips.sort(key=lambda clip: clip[0])
-    return clips
+            for entry in entries:
+                if entry.name.lower().endswith(AUDIO_EXTENSIONS):
+                    yield f"{label}/{entry.name}", entry
 
 
 def parse_filename(relative_path: str) -> tuple[str, str, int]:
@@ -226,7 +225,7 @@ class SpeechCommands(torch.utils.data.Dataset):
             raise DataError(f"{self.root}: no word folders found")
         self._label_index = {label: i for i, label in enumerate(self.labels)}
 
-        files = [relative_path for relative_path, _ in scan_clips(self.root)]
+        files = sorted(relative_path for relative_path, _ in scan_clips(self.root))
         if subset in ("validation", "testing"):
             wanted = read_split_list(self.root, subset)
             files = [f for f in files if f in wanted]
