@@ -13,7 +13,7 @@ _MODULE_OF = {
     # data.py: reading Speech Commands and your own audio (notebooks 01, 02, 07)
     "CLIP_SAMPLES": "data",
     "SAMPLE_RATE": "data",
-    "DataError": "data",
+    "DataError": "errors",
     "SpeechCommands": "data",
     "WORDS": "data",
     "find_root": "data",

@@ -38,8 +38,6 @@ from tqdm.auto import tqdm
 from .data import (
     AUDIO_EXTENSIONS,
     CLIP_SAMPLES,
-    DATA_DIR,
-    REPO_DIR,
     SAMPLE_RATE,
     SUBSETS,
     DataError,
@@ -47,6 +45,7 @@ from .data import (
     find_root,
     list_labels,
 )
+from .paths import find_project_home
 
 CACHE_FORMAT = 1  # bump when the layout below changes: old caches then get a new fingerprint
 MARKER = "complete.json"
@@ -59,14 +58,13 @@ MARKER = "complete.json"
 
 def cache_home(root: Path | str) -> Path:
     """Folder holding the caches of ``root``: ``$SPEECHLIB_CACHE`` if set; ``data/cache/`` for a
-    dataset inside this repository (git-ignored); else ``~/.cache/speechlib``."""
+    dataset inside the project (git-ignored; see speechlib.paths); else ``~/.cache/speechlib``."""
     if os.environ.get("SPEECHLIB_CACHE"):
         return Path(os.environ["SPEECHLIB_CACHE"])
-    try:
-        Path(root).resolve().relative_to(REPO_DIR)
-        return DATA_DIR / "cache"
-    except ValueError:
-        return Path.home() / ".cache" / "speechlib"
+    home = find_project_home()
+    if home is not None and Path(root).resolve().is_relative_to(home):
+        return home / "data" / "cache"
+    return Path.home() / ".cache" / "speechlib"
 
 
 def scan_clips(root: Path | str) -> list[tuple[str, int, int]]:

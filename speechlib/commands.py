@@ -27,10 +27,11 @@ import torch
 from . import distributed
 from .augment import WaveformAugment, load_noise
 from .cache import ClipLoader, load_cache
-from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, real_root
+from .data import DataError, find_real_root, find_root, real_root
 from .device import DeviceUnavailableError, pick_device
 from .files import atomic_write
 from .models import MODELS, build_model
+from .paths import bundled_root
 from .training import evaluate, load_checkpoint, load_model, save_model, train_one_epoch
 
 # Settings that must match for --resume to continue the same run.
@@ -47,11 +48,12 @@ def resolve_data(choice: str | None, verbose: bool = True) -> Path:
     if choice in (None, "auto"):
         return find_root(None, verbose=verbose)
     if choice == "bundled":
-        if not BUNDLED_ROOT.is_dir():
+        bundled = bundled_root()
+        if not bundled.is_dir():
             raise DataError(
-                f"{BUNDLED_ROOT}: the bundled set is missing (regenerate it: python tools/synth.py --out data/bundled)"
+                f"{bundled}: the bundled set is missing (regenerate it: python tools/synth.py --out {bundled})"
             )
-        return find_root(BUNDLED_ROOT, verbose=verbose)
+        return find_root(bundled, verbose=verbose)
     if choice == "real":
         real = find_real_root()
         if real is not None:
