@@ -1,5 +1,5 @@
-"""``speechlib train``, ``speechlib evaluate`` and ``speechlib predict``: the notebooks' loop as
-commands. Taught in notebook 04 (training), 05 (evaluation) and 07 (your own recordings).
+"""``speechlib train``, ``speechlib evaluate`` and ``speechlib predict``: what the notebooks do step
+by step (training, evaluation, classifying your own recordings), as commands.
 
     speechlib train --model cnn --data bundled --epochs 5          # -> models/cnn.pt, models/cnn.json
     speechlib evaluate models/cnn.pt --subset testing --json results.json
@@ -340,7 +340,7 @@ def evaluate_command(args) -> int:
 
 
 def predict_command(args) -> int:
-    # notebook 07's classify_file: mono, 16 kHz, the second around the loudest part (a recording of
+    # notebook 10's classify_file: mono, 16 kHz, the second around the loudest part (a recording of
     # any length). Imported here: it brings matplotlib, which train and evaluate do not need.
     from .recorder import classify_file
 
@@ -397,7 +397,7 @@ def register(commands) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="augment every training batch: speed, reverb, time shift, noise from the data's "
-        "_background_noise_ (notebook 06; default: on for cnn, off for simplenet)",
+        "_background_noise_ (notebook 08; default: on for cnn, off for simplenet)",
     )
     train.add_argument(
         "--workers",
@@ -433,7 +433,7 @@ def register(commands) -> None:
         "predict",
         help="the 3 most likely words for audio files",
         description="Read each FILE (any format soundfile reads, any length; converted to mono 16 kHz and cut to "
-        "the second around its loudest part, or padded to one second, as notebook 07 does) and print the "
+        "the second around its loudest part, or padded to one second, as notebook 10 does) and print the "
         "model's top-3 words with their probabilities.",
     )
     predict_parser.add_argument("model", help="model file, e.g. models/cnn.pt")

@@ -165,7 +165,7 @@ def to_mono(waveform: torch.Tensor, file_rate: int, sample_rate: int = SAMPLE_RA
 
 def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Read any audio file soundfile understands and convert it: channels averaged to mono,
-    resampled to ``sample_rate``. Returns ``(1, n)`` float32. For your own recordings (notebook 07)."""
+    resampled to ``sample_rate``. Returns ``(1, n)`` float32. For your own recordings (notebook 10)."""
     return to_mono(*read_audio(path), sample_rate)
 
 
@@ -249,5 +249,5 @@ class SpeechCommands(torch.utils.data.Dataset):
         return lengths
 
     def noise_files(self) -> list[Path]:
-        """The long recordings in ``_background_noise_`` (used for augmentation in notebook 06)."""
+        """The long recordings in ``_background_noise_`` (the noise that ``speechlib.augment`` mixes into training clips)."""
         return noise_files(self.root)

@@ -58,7 +58,7 @@ def download_speech_commands(
 ) -> Path:
     """Download, verify and extract Speech Commands ``version`` under ``root``; return the tree's path.
 
-    Taught in notebook 01. ``root`` defaults to the project's data/ folder (speechlib.paths), where
+    What ``speechlib download`` runs. ``root`` defaults to the project's data/ folder (speechlib.paths), where
     ``SpeechCommands()`` finds the tree by itself. Safe to interrupt and run again: a partial
     download resumes, a finished tree returns at once without touching the network, and a kept
     archive is re-verified and extracted without downloading it again. ``url`` and ``sha256``
