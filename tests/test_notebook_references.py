@@ -86,5 +86,7 @@ def test_the_reference_pattern_reads_the_forms_in_use():
 @pytest.mark.parametrize(("where", "number", "names"), REFERENCES, ids=[f"{w}->{n}" for w, n, _ in REFERENCES])
 def test_a_docstring_names_a_notebook_that_uses_it(where, number, names):
     sources = notebook_sources()
-    assert number in sources, f"{where}: notebook {number} does not exist (notebooks: {', '.join(sources)})"
-    assert uses(sources[number], names), f"{where}: notebook {number} never uses {' or '.join(sorted(names))}"
+    if number not in sources:
+        pytest.fail(f"{where}: notebook {number} does not exist (notebooks: {', '.join(sources)})")
+    if not uses(sources[number], names):
+        pytest.fail(f"{where}: notebook {number} never uses {' or '.join(sorted(names))}")
