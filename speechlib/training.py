@@ -334,7 +334,7 @@ def evaluate(model, loader, device, labels: list[str]) -> dict:
 
 def atomic_save(obj, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves
-    a half-written file under the real name. Notebook 04."""
+    a half-written file under the real name. :func:`save_model` and :func:`fit`'s checkpoints use it."""
     with atomic_write(path) as f:
         torch.save(obj, f)
     return Path(path)
@@ -355,7 +355,7 @@ def save_model(model, path: str | os.PathLike, labels: list[str], model_name: st
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a file written by :func:`save_model` safely (``weights_only=True``). Notebook 05."""
+    """Load a file written by :func:`save_model` safely (``weights_only=True``); :func:`load_model` reads with it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")

@@ -8,9 +8,8 @@ import pytest
 import benchmark
 from speechlib.cache import load_cache
 
-pytestmark = pytest.mark.slow  # a measuring child process per figure
 
-
+@pytest.mark.slow  # a measuring child process per figure
 def test_benchmark_runs_both_pipelines_on_one_tree(tmp_path, monkeypatch):
     tree, workdir = tmp_path / "sc", tmp_path / "sc.bench"
     benchmark.main(
@@ -46,3 +45,33 @@ def test_benchmark_runs_both_pipelines_on_one_tree(tmp_path, monkeypatch):
     assert rows[0].startswith("| measurement | reference | speechlib |")
     assert any(row.startswith("| time to first batch, warm |") and "<= 2 s:" in row for row in rows)
     assert any(row.startswith("| peak RSS") for row in rows)
+
+
+def test_a_warm_measurement_first_builds_what_it_expects_untimed(tmp_path, monkeypatch):
+    """`--only first_batch_warm` on a tree without a cache once timed the build and called it warm."""
+    calls = []
+
+    def fake_child(side, what, tree, workdir, batch_size):
+        calls.append((side, what))
+        return {"seconds": 1.0, "peak_rss_gb": 0.1}
+
+    monkeypatch.setattr(benchmark, "_run_child", fake_child)
+    benchmark.run_all(tmp_path / "sc", tmp_path, 8, ["first_batch_warm", "data_epoch"], drop_caches=False)
+    assert calls == [
+        ("speechlib", "prepare"),  # the cache, built (or checked) before the warm start is timed
+        ("speechlib", "first_batch_warm"),
+        ("reference", "prepare"),  # its refine pass, which the reference's epochs need
+        ("reference", "first_batch_warm"),
+        ("speechlib", "prepare"),
+        ("speechlib", "data_epoch"),
+        ("reference", "prepare"),  # the fake child wrote no reference_kept.json
+        ("reference", "data_epoch"),
+    ]
+    assert set(json.loads((tmp_path / "results.json").read_text())) == {
+        f"{side}/{what}" for side in ("speechlib", "reference") for what in ("first_batch_warm", "data_epoch")
+    }  # the untimed preparations are not results
+
+    calls.clear()
+    (tmp_path / "reference_kept.json").write_text("[]")  # a reference run already made it
+    benchmark.run_all(tmp_path / "sc", tmp_path, 8, ["first_batch_cold"], drop_caches=False)
+    assert calls == [("speechlib", "first_batch_cold"), ("reference", "first_batch_cold")]  # cold: nothing made first
