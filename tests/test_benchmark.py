@@ -75,3 +75,28 @@ def test_a_warm_measurement_first_builds_what_it_expects_untimed(tmp_path, monke
     (tmp_path / "reference_kept.json").write_text("[]")  # a reference run already made it
     benchmark.run_all(tmp_path / "sc", tmp_path, 8, ["first_batch_cold"], drop_caches=False)
     assert calls == [("speechlib", "first_batch_cold"), ("reference", "first_batch_cold")]  # cold: nothing made first
+
+
+def test_the_overhead_row_shows_the_cnn_epoch_from_the_cache_against_tensors_in_memory():
+    overhead = {"seconds": 10.4, "in_memory_seconds": 10.0, "ratio": 1.04, "epochs_each": 2, "clips": 100}
+    results = {"speechlib/cnn_epoch_in_memory": {**overhead, "peak_rss_gb": 0.5}}
+    (row,) = [row for row in benchmark.table(results).splitlines() if "random tensors already in memory" in row]
+    assert "(100 clips, mean of 2 each)" in row and "10.40 s / 10.00 s" in row
+    assert "1.040 (cache / in memory)" in row and row.endswith("| <= 1.05 | yes |")
+    results["speechlib/cnn_epoch_in_memory"]["ratio"] = 1.06
+    assert benchmark.table(results).count("| <= 1.05 | **no** |") == 1
+
+
+def test_in_memory_batches_have_the_loaders_sizes_and_skip_the_reference(tmp_path, monkeypatch):
+    import torch
+
+    dataset = torch.utils.data.TensorDataset(torch.zeros(21, 1, 16000), torch.zeros(21, dtype=torch.long))
+    batches = list(benchmark.InMemoryBatches(torch.utils.data.DataLoader(dataset, batch_size=8), 4, pool=2))
+    assert [tuple(waveforms.shape) for waveforms, _ in batches] == [(8, 1, 16000), (8, 1, 16000), (5, 1, 16000)]
+    assert not torch.equal(batches[0][0], batches[1][0]) and torch.equal(batches[2][0], batches[0][0][:5])
+    assert all(targets.max() < 4 for _, targets in batches)
+
+    calls = []
+    monkeypatch.setattr(benchmark, "_run_child", lambda side, what, *rest: calls.append((side, what)) or {})
+    benchmark.run_all(tmp_path / "sc", tmp_path, 8, ["cnn_epoch_in_memory"], drop_caches=False)
+    assert calls == [("speechlib", "prepare"), ("speechlib", "cnn_epoch_in_memory")]  # no reference side
