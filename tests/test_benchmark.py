@@ -86,6 +86,9 @@ def test_the_overhead_row_shows_the_cnn_epoch_from_the_cache_against_tensors_in_
     assert "1.040 (cache / in memory; CPU time 1.020)" in row and row.endswith("| <= 1.05 | yes |")
     results["speechlib/cnn_epoch_in_memory"]["ratio"] = 1.06
     assert benchmark.table(results).count("| <= 1.05 | **no** |") == 1
+    results["speechlib/data_epoch"] = {"seconds": 1.0, "peak_rss_gb": 0.25}
+    (peak,) = [row for row in benchmark.table(results).splitlines() if row.startswith("| peak RSS")]
+    assert "| 0.25 GB |" in peak  # the overhead row's random batches do not count as the pipeline's memory
 
 
 def test_in_memory_batches_have_the_loaders_sizes_and_skip_the_reference(tmp_path, monkeypatch):
