@@ -43,7 +43,8 @@ _MODULE_OF = {
     "load_model": "training",
     "predict": "training",
     "save_model": "training",
-    "train": "training",
+    "TrainConfig": "training",
+    "fit": "training",
     "train_one_epoch": "training",
     # recorder.py (notebook 07)
     "Recorder": "recorder",

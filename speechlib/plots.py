@@ -106,10 +106,10 @@ def plot_length_histogram(
 def plot_loss_curve(history, ax=None, smooth: int = 10, title: str | None = "training loss"):
     """The loss of every batch (faint) and its running mean over ``smooth`` batches. Notebook 04.
 
-    ``history`` is what :func:`speechlib.train` returns (its ``"loss"`` list is used) or a list
+    ``history`` is what :func:`speechlib.fit` returns (its ``"batch_loss"`` list is used) or a list
     of losses.
     """
-    losses = _numpy(history["loss"] if isinstance(history, dict) else history).astype(float)
+    losses = _numpy(history["batch_loss"] if isinstance(history, dict) else history).astype(float)
     ax = _axes(ax)
     steps = np.arange(1, len(losses) + 1)
     ax.plot(steps, losses, alpha=0.3, label="per batch")

@@ -6,17 +6,24 @@ Nothing here reads notebook globals: model, data, optimizer and device are alway
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from .files import atomic_write
 
 
-def train_one_epoch(model, loader, optimizer, device, progress: bool = True, description: str = "train"):
-    """One pass over ``loader``. Returns ``(batch_losses, accuracy)``. Notebook 04."""
+def train_one_epoch(model, loader, optimizer, device, progress: bool = True, description: str = "train", augment=None):
+    """One pass over ``loader``. Returns ``(batch_losses, accuracy)``. Notebook 04.
+
+    ``augment`` (optional, e.g. a :class:`speechlib.augment.WaveformAugment`) changes every batch
+    before the model sees it; :func:`fit` passes its ``config.augment`` here.
+    """
     model.train()  # layers such as dropout behave differently when training
     batch_losses, correct, seen = [], 0, 0
     # The bar is updated by hand: tqdm.auto wrapping the loader would open an extra iterator, which
@@ -24,6 +31,8 @@ def train_one_epoch(model, loader, optimizer, device, progress: bool = True, des
     progress_bar = tqdm(total=len(loader), desc=description, disable=not progress, leave=False)
     for waveforms, targets in loader:
         waveforms, targets = waveforms.to(device), targets.to(device)  # (batch, 1, 16000), (batch,)
+        if augment is not None:
+            waveforms = augment(waveforms)  # a new variant of every clip, every time
         optimizer.zero_grad()  # gradients add up unless cleared
         log_probs = model(waveforms)  # (batch, num_classes)
         loss = F.nll_loss(log_probs, targets)
@@ -37,19 +46,128 @@ def train_one_epoch(model, loader, optimizer, device, progress: bool = True, des
     return batch_losses, correct / max(seen, 1)
 
 
-def train(model, loader, optimizer, device, num_epochs: int = 1, progress: bool = True) -> dict:
-    """Train for ``num_epochs`` and return the history (plot it with ``plot_loss_curve``). Notebook 04.
+@dataclass
+class TrainConfig:
+    """Everything :func:`fit` needs besides the model and the data. Notebook 04.
 
-    ``history["loss"]`` has one value per batch, ``history["epoch_loss"]`` and
-    ``history["train_accuracy"]`` one per epoch.
+    ``optimizer`` names a class of ``torch.optim`` (any case: "adam", "adamw", "sgd", ...);
+    ``schedule`` is "constant" or "cosine" (``torch.optim.lr_scheduler.CosineAnnealingLR`` over
+    ``num_epochs``, stepped once per epoch); ``augment`` is an ``nn.Module`` run on training batches
+    only (e.g. :class:`speechlib.augment.WaveformAugment`); ``seed`` seeds shuffling and the random
+    draws of training (augmentation, dropout). ``batch_size`` is the loader's: :func:`fit` checks it.
     """
+
+    num_epochs: int = 5
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    augment: nn.Module | None = None
+    seed: int = 0
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def make_optimizer(name: str, parameters, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """The ``torch.optim`` class called ``name`` (case-insensitive), e.g. ``"adamw"`` -> ``AdamW``."""
+    classes = {
+        class_name.lower(): value
+        for class_name, value in vars(torch.optim).items()
+        if isinstance(value, type) and issubclass(value, torch.optim.Optimizer) and value is not torch.optim.Optimizer
+    }
+    if name.lower() not in classes:
+        raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(sorted(classes))}")
+    return classes[name.lower()](parameters, lr=lr, weight_decay=weight_decay)
+
+
+def make_scheduler(optimizer, schedule: str, num_epochs: int):
+    """None for "constant"; torch's ``CosineAnnealingLR`` (from ``lr`` to 0 over ``num_epochs``) for "cosine"."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_epochs)
+    return None
+
+
+def set_epoch(loader, epoch: int, seed: int) -> None:
+    """Make this epoch's shuffle a function of ``(seed, epoch)``.
+
+    A sampler with ``set_epoch`` (``DistributedSampler``) is told the epoch; a ``DataLoader`` with its
+    own ``generator`` gets that generator seeded with ``seed + epoch`` (``DistributedSampler``'s rule).
+    A loader with neither shuffles from torch's global generator, which :func:`fit` seeds once.
+    """
+    for owner in (
+        loader,
+        getattr(loader, "sampler", None),
+        getattr(loader, "batch_sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    ):
+        if hasattr(owner, "set_epoch"):
+            owner.set_epoch(epoch)
+            return
+    generator = getattr(loader, "generator", None)
+    if isinstance(generator, torch.Generator):
+        generator.manual_seed(seed + epoch)
+
+
+@torch.no_grad()
+def loss_and_accuracy(model, loader, device) -> tuple[float, float]:
+    """Mean loss per clip and accuracy of ``model`` (in eval mode) on ``loader``. Notebook 04."""
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for waveforms, targets in loader:
+        waveforms, targets = waveforms.to(device), targets.to(device)  # (batch, 1, 16000), (batch,)
+        log_probs = model(waveforms)  # (batch, num_classes)
+        loss_sum += F.nll_loss(log_probs, targets, reduction="sum").item()
+        correct += (log_probs.argmax(dim=1) == targets).sum().item()
+        seen += len(targets)
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def fit(model, train_loader, config: TrainConfig, device, val_loader=None, progress: bool = True) -> dict:
+    """Train ``model`` for ``config.num_epochs`` on ``train_loader``; return the history. Notebook 04.
+
+    Loaders yield ``(waveforms (batch, 1, 16000), targets (batch,))``. Every epoch: the shuffle is
+    set from ``(config.seed, epoch)`` (:func:`set_epoch`), ``config.augment`` runs in front of the model
+    on every training batch (never on validation), the optimizer steps on every batch and the
+    schedule once at the end; with ``val_loader``, the model is measured on it after every epoch.
+    torch's global generator is seeded with ``config.seed`` at the start, so the same call gives the
+    same weights.
+
+    ``history`` has one value per epoch under "train_loss", "train_accuracy", "lr" (the rate used
+    in that epoch), "epoch_seconds" and, with ``val_loader``, "val_loss" and "val_accuracy"; and
+    one value per training batch under "batch_loss". Plot it with ``plot_loss_curve``.
+    """
+    loader_batch_size = getattr(train_loader, "batch_size", None)
+    if loader_batch_size is not None and loader_batch_size != config.batch_size:
+        raise ValueError(f"the training loader's batch size is {loader_batch_size}, the config's {config.batch_size}")
+    torch.manual_seed(config.seed)  # augmentation, dropout and unseeded shuffles draw from it
     model.to(device)
-    history = {"loss": [], "epoch_loss": [], "train_accuracy": []}
-    for epoch in tqdm(range(num_epochs), desc="epochs", disable=not progress):
-        batch_losses, accuracy = train_one_epoch(model, loader, optimizer, device, progress, f"epoch {epoch + 1}")
-        history["loss"] += batch_losses
-        history["epoch_loss"].append(sum(batch_losses) / max(len(batch_losses), 1))
+    augment = config.augment.to(device).train() if config.augment is not None else None
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
+    scheduler = make_scheduler(optimizer, config.schedule, config.num_epochs)
+    history = {"train_loss": [], "train_accuracy": [], "lr": [], "epoch_seconds": [], "batch_loss": []}
+    if val_loader is not None:
+        history.update(val_loss=[], val_accuracy=[])
+    for epoch in tqdm(range(config.num_epochs), desc="epochs", disable=not progress):
+        set_epoch(train_loader, epoch, config.seed)
+        history["lr"].append(optimizer.param_groups[0]["lr"])
+        started = time.perf_counter()
+        batch_losses, accuracy = train_one_epoch(
+            model, train_loader, optimizer, device, progress, f"epoch {epoch + 1}", augment
+        )
+        history["epoch_seconds"].append(time.perf_counter() - started)
+        if scheduler is not None:
+            scheduler.step()  # once per epoch: the rate depends on the epoch, not on the batch
+        history["batch_loss"] += batch_losses
+        history["train_loss"].append(sum(batch_losses) / max(len(batch_losses), 1))
         history["train_accuracy"].append(accuracy)
+        if val_loader is not None:
+            val_loss, val_accuracy = loss_and_accuracy(model, val_loader, device)
+            history["val_loss"].append(val_loss)
+            history["val_accuracy"].append(val_accuracy)
     return history
 
 

@@ -49,10 +49,10 @@ def test_plot_label_counts_bars_follow_the_dict_order():
 
 
 def test_plot_loss_curve_shows_the_running_mean():
-    history = {"loss": [4.0, 2.0, 0.0, 2.0, 4.0]}
+    history = {"batch_loss": [4.0, 2.0, 0.0, 2.0, 4.0]}
     ax = plot_loss_curve(history, smooth=2)
     raw, running = ax.lines
-    assert list(raw.get_ydata()) == history["loss"]
+    assert list(raw.get_ydata()) == history["batch_loss"]
     assert list(running.get_ydata()) == [3.0, 1.0, 1.0, 3.0]
     assert list(running.get_xdata()) == [2, 3, 4, 5]  # each mean drawn at its window's last batch
 

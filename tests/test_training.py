@@ -9,16 +9,18 @@ from torch import nn
 
 from speechlib import (
     SimpleNet,
+    TrainConfig,
     confusion_matrix,
     evaluate,
+    fit,
     load_checkpoint,
     load_model,
     pick_device,
     predict,
     save_model,
-    train,
     train_one_epoch,
 )
+from speechlib.augment import WaveformAugment
 from speechlib.training import atomic_save
 
 CPU = torch.device("cpu")
@@ -33,14 +35,135 @@ def tiny_loader(num_clips=16, num_classes=4, batch_size=8, shuffle=False, genera
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
-def test_train_reduces_the_loss_on_a_tiny_set():
+def test_fit_learns_a_tiny_set_and_returns_the_history():
     torch.manual_seed(0)
     model = SimpleNet(num_classes=4)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    history = train(model, tiny_loader(), optimizer, CPU, num_epochs=15, progress=False)
-    assert len(history["loss"]) == 15 * 2 and len(history["epoch_loss"]) == 15
-    assert history["epoch_loss"][-1] < 0.8 * history["epoch_loss"][0]
+    config = TrainConfig(num_epochs=15, batch_size=8, lr=1e-3)
+    history = fit(model, tiny_loader(), config, CPU, val_loader=tiny_loader(batch_size=5), progress=False)
+    per_epoch = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
+    assert set(history) == {*per_epoch, "batch_loss"}
+    assert all(len(history[key]) == 15 for key in per_epoch)
+    assert len(history["batch_loss"]) == 15 * 2  # 16 clips in batches of 8
+    assert history["train_loss"][0] == pytest.approx(sum(history["batch_loss"][:2]) / 2)
+    assert history["train_loss"][-1] < 0.8 * history["train_loss"][0]
     assert history["train_accuracy"][-1] > history["train_accuracy"][0]
+    assert history["lr"] == [1e-3] * 15 and all(s > 0 for s in history["epoch_seconds"])
+    assert set(fit(model, tiny_loader(), config, CPU, progress=False)) == {*per_epoch[:2], *per_epoch[4:], "batch_loss"}
+
+
+def test_fit_validates_after_every_epoch_with_the_model_of_that_epoch():
+    seen_by_validation = []
+
+    class Measured(SimpleNet):
+        def forward(self, waveforms):
+            if not self.training:  # validation: remember the weights it was measured with
+                seen_by_validation.append(self.fc3.weight.detach().clone())
+            return super().forward(waveforms)
+
+    torch.manual_seed(0)
+    model = Measured(num_classes=4)
+    val_loader = tiny_loader(batch_size=16)
+    history = fit(model, tiny_loader(), TrainConfig(num_epochs=3, batch_size=8), CPU, val_loader, progress=False)
+    assert len(seen_by_validation) == 3 and not torch.equal(seen_by_validation[0], seen_by_validation[2])
+    waveforms, targets = next(iter(val_loader))
+    with torch.no_grad():
+        log_probs = model.eval()(waveforms)
+    assert history["val_loss"][-1] == pytest.approx(F.nll_loss(log_probs, targets).item())
+    assert history["val_accuracy"][-1] == pytest.approx(evaluate(model, val_loader, CPU, list("abcd"))["accuracy"])
+
+
+def test_fit_follows_torchs_cosine_schedule():
+    model = SimpleNet(num_classes=4)
+    config = TrainConfig(num_epochs=4, batch_size=8, optimizer="SGD", lr=0.1, schedule="cosine")
+    history = fit(model, tiny_loader(), config, CPU, progress=False)
+    reference = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(reference, T_max=4)
+    expected = []
+    for _ in range(4):
+        expected.append(reference.param_groups[0]["lr"])
+        reference.step()
+        schedule.step()
+    assert history["lr"] == expected
+    assert history["lr"][0] == 0.1 and history["lr"][2] == pytest.approx(0.05)
+
+
+def test_fit_builds_the_named_optimizer_and_refuses_unknown_settings():
+    model = SimpleNet(num_classes=4)
+    with pytest.raises(ValueError, match="unknown optimizer 'adamm'.*adamw"):
+        fit(model, tiny_loader(), TrainConfig(batch_size=8, optimizer="adamm"), CPU, progress=False)
+    with pytest.raises(ValueError, match="unknown schedule 'step'"):
+        fit(model, tiny_loader(), TrainConfig(batch_size=8, schedule="step"), CPU, progress=False)
+    with pytest.raises(ValueError, match="batch size is 8, the config's 64"):
+        fit(model, tiny_loader(), TrainConfig(batch_size=64), CPU, progress=False)
+
+
+class IndexDataset(torch.utils.data.Dataset):
+    """Clip ``i`` is ``i``'s loudness; ``order`` records the indices in the order they were read."""
+
+    def __init__(self, num_clips=24):
+        self.num_clips, self.order = num_clips, []
+
+    def __len__(self):
+        return self.num_clips
+
+    def __getitem__(self, index):
+        self.order.append(index)
+        return torch.full((1, 16000), index / self.num_clips), index % 4
+
+
+def test_fit_shuffles_as_a_function_of_seed_and_epoch():
+    dataset = IndexDataset()
+    sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=7)
+    config = TrainConfig(num_epochs=3, batch_size=6, seed=7)
+    fit(SimpleNet(num_classes=4), torch.utils.data.DataLoader(dataset, 6, sampler=sampler), config, CPU, progress=False)
+    for epoch in range(3):  # the sampler was told each epoch
+        sampler.set_epoch(epoch)
+        assert dataset.order[24 * epoch : 24 * (epoch + 1)] == list(sampler)
+
+    dataset = IndexDataset()
+    loader = torch.utils.data.DataLoader(dataset, 6, shuffle=True, generator=torch.Generator())
+    fit(SimpleNet(num_classes=4), loader, config, CPU, progress=False)
+    for epoch in range(3):  # a loader's own generator is seeded with seed + epoch
+        seeded = torch.Generator().manual_seed(7 + epoch)
+        expected = next(iter(torch.utils.data.DataLoader(range(24), 24, shuffle=True, generator=seeded))).tolist()
+        assert dataset.order[24 * epoch : 24 * (epoch + 1)] == expected
+    assert dataset.order[:24] != dataset.order[24:48]
+
+
+def test_fit_with_the_same_seed_gives_the_same_weights():
+    def run(seed):
+        torch.manual_seed(0)  # the same initial weights every time
+        model = SimpleNet(num_classes=4)
+        augment = WaveformAugment(noise=torch.randn(2, 20000) * 0.1)  # draws random numbers on every batch
+        config = TrainConfig(num_epochs=2, batch_size=4, augment=augment, seed=seed)
+        history = fit(model, tiny_loader(batch_size=4, shuffle=True), config, CPU, progress=False)
+        return history["batch_loss"], model.state_dict()
+
+    losses, weights = run(seed=3)
+    same_losses, same_weights = run(seed=3)
+    other_losses, _ = run(seed=4)
+    assert losses == same_losses and losses != other_losses
+    assert all(torch.equal(weights[name], same_weights[name]) for name in weights)
+
+
+def test_fit_augments_training_batches_only():
+    class Marker(nn.Module):
+        """An augmentation that is easy to spot: it adds 100 to every sample."""
+
+        def forward(self, waveforms):
+            return waveforms + 100.0
+
+    largest = {True: [], False: []}  # training mode -> the largest sample the model saw, per batch
+
+    class Watched(SimpleNet):
+        def forward(self, waveforms):
+            largest[self.training].append(waveforms.max().item())
+            return super().forward(waveforms)
+
+    config = TrainConfig(num_epochs=2, batch_size=8, augment=Marker())
+    fit(Watched(num_classes=4), tiny_loader(), config, CPU, val_loader=tiny_loader(), progress=False)
+    assert len(largest[True]) == 4 and all(value > 99 for value in largest[True])
+    assert len(largest[False]) == 4 and all(value < 2 for value in largest[False])
 
 
 def test_train_one_epoch_is_the_plain_loop_on_the_same_seeded_batches():
