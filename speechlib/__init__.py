@@ -31,6 +31,7 @@ _MODULE_OF = {
     "count_parameters": "models",
     # plots.py (every notebook)
     "plot_confusion_matrix": "plots",
+    "plot_history": "plots",
     "plot_label_counts": "plots",
     "plot_length_histogram": "plots",
     "plot_loss_curve": "plots",
