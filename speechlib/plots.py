@@ -154,7 +154,7 @@ def plot_history(history, axes=None, title: str | None = None):
 def plot_confusion_matrix(
     matrix, labels: list[str], ax=None, normalize: bool = True, title: str | None = "confusion matrix"
 ):
-    """``matrix[true, predicted]`` as an image: a perfect model lights only the diagonal. Notebook 05.
+    """``matrix[true, predicted]`` as an image: a perfect model lights only the diagonal. Notebooks 05 and 07.
 
     With ``normalize`` each row is divided by its total, so every word's row reads as shares of
     its clips (words with more clips do not look brighter).

@@ -3,7 +3,7 @@
 Executes ``notebooks/NN_*.ipynb`` in order, each in a fresh kernel, exactly as "Restart kernel and run all
 cells" would in JupyterLab. The notebooks are executed in memory: the stored files are left as they are
 (``--write-outputs`` is for maintainers who changed a notebook and want its stored outputs refreshed).
-At the end it evaluates the SimpleNet that notebook 04 saved on the test split.
+At the end it evaluates the SimpleNet that notebook 04 saved, and the shipped CNN, on the test split.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .files import atomic_write
 
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
 SIMPLENET_PATH = REPO_DIR / "models" / "simplenet.pt"  # trained by notebook 04
-CNN_PATH = REPO_DIR / "models" / "cnn.pt"  # shipped with the repository, used by notebook 07
+CNN_PATH = REPO_DIR / "models" / "cnn.pt"  # shipped with the repository, used by notebook 10
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 

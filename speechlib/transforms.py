@@ -43,7 +43,7 @@ def center_on_loudest(
 ) -> torch.Tensor:
     """Cut (or zero-pad) ``waveform`` to ``num_samples``, centred on its loudest part.
 
-    Taught in notebook 07: your own recording is rarely one second with the word in the middle,
+    Taught in notebook 10: your own recording is rarely one second with the word in the middle,
     as the training clips are. ``(1, n) -> (1, num_samples)``.
 
     The loudest part is where the average energy over ``window`` samples (0.5 s at 16 kHz, about
