@@ -15,12 +15,13 @@ _MODULE_OF = {
     "SAMPLE_RATE": "data",
     "DataError": "data",
     "SpeechCommands": "data",
+    "WORDS": "data",
     "find_root": "data",
     "load_audio": "data",
     "read_clip": "data",
     # cache.py: the decoded-clip cache (notebook 06)
     "ClipCache": "cache",
-    "ClipLoader": "cache",
+    "CachedClips": "cache",
     "load_cache": "cache",
     # device.py
     "pick_device": "device",
@@ -58,7 +59,7 @@ _MODULE_OF = {
     "clip_browser": "widgets",
 }
 
-__all__ = sorted(_MODULE_OF)
+__all__ = list(_MODULE_OF)  # `from speechlib import *`; dir() sorts it
 __version__ = "0.1.0"
 
 

@@ -1,4 +1,4 @@
-"""Data augmentation: new training clips from old ones, made fresh for every batch. Taught in notebook 06.
+"""Data augmentation: new training clips from old ones, made fresh for every batch. Taught in notebook 08.
 
 A model sees each training clip many times; augmentation makes every look a little different, so
 the model learns what stays the same (the word) and not what happens to come with it (where the
@@ -43,7 +43,7 @@ def _randint(high: int, size: int, generator, device) -> torch.Tensor:
 
 def time_shift(waveforms: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Move each clip by its own random number of samples in [-max_shift, max_shift]; the samples
-    pushed out are lost and the gap is silence (zeros). Taught in notebook 06.
+    pushed out are lost and the gap is silence (zeros). Taught in notebook 08.
 
     ``(batch, 1, n) -> (batch, 1, n)``. A CNN should not care when the word starts; this shows it
     the same word at many start times.
@@ -60,7 +60,7 @@ def time_shift(waveforms: torch.Tensor, max_shift: int, generator: torch.Generat
 
 def load_noise(root: str | os.PathLike) -> torch.Tensor:
     """The recordings in ``root/_background_noise_`` as one tensor ``(num_noises, samples)``, each
-    cut to the length of the shortest. Taught in notebook 06.
+    cut to the length of the shortest. Taught in notebook 08.
 
     Raises :class:`speechlib.DataError` naming the folder when it holds no audio file.
     """
@@ -85,7 +85,7 @@ def mix_background_noise(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Add a random stretch of a random background recording to each clip, at a random
-    signal-to-noise ratio (SNR) in ``snr_db``. Taught in notebook 06.
+    signal-to-noise ratio (SNR) in ``snr_db``. Taught in notebook 08.
 
     ``(batch, 1, n) -> (batch, 1, n)``; ``noise`` is ``(num_noises, samples)`` from :func:`load_noise`.
     SNR is measured on whole clips: ``10 * log10(clip power / noise power)``, so 20 dB means the noise
@@ -107,11 +107,18 @@ def mix_background_noise(
     return waveforms + segments * scale[:, None, None]
 
 
+def change_speed(waveforms: torch.Tensor, speed: float) -> torch.Tensor:
+    """Play ``speed`` times faster (and higher), like a tape: resample and keep the sample rate.
+    ``(..., n) -> (..., about n / speed)``; the speed is rounded so the new rate is a multiple of 100 Hz."""
+    orig_freq = round(SAMPLE_RATE * speed / 100) * 100  # multiples of 100 Hz keep the filter small
+    return AF.resample(waveforms, orig_freq, SAMPLE_RATE)
+
+
 def speed_perturb(
     waveforms: torch.Tensor, speeds: tuple[float, ...] = (0.9, 1.0, 1.1), generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Play each clip at a speed picked from ``speeds``, like a tape: 1.1 is 10% faster *and* higher.
-    Taught in notebook 06.
+    Taught in notebook 08.
 
     ``(batch, 1, n) -> (batch, 1, n)``: a faster clip is padded with silence on both sides, a slower
     one loses its ends equally, so the word stays where it was. Clips sharing a speed are resampled
@@ -124,8 +131,7 @@ def speed_perturb(
         rows = (choice == i).nonzero().squeeze(1)
         if speed == 1.0 or len(rows) == 0:
             continue
-        orig_freq = int(round(SAMPLE_RATE * speed / 100)) * 100  # multiples of 100 Hz keep the filter small
-        played = AF.resample(waveforms[rows], orig_freq, SAMPLE_RATE)  # (rows, 1, about n / speed)
+        played = change_speed(waveforms[rows], speed)  # (rows, 1, about n / speed)
         out[rows] = _center(played, num_samples)
     return out
 
@@ -145,11 +151,11 @@ def add_reverb(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """A small random room per clip: convolve with decaying noise (an impulse response), then mix
-    ``wet`` of that with the dry clip. Taught in notebook 06.
+    ``wet`` of that with the dry clip. Taught in notebook 08.
 
     ``(batch, 1, n) -> (batch, 1, n)``; the loudness (RMS) of each clip is kept.
     """
-    batch, _, num_samples = waveforms.shape
+    batch = waveforms.shape[0]
     device = waveforms.device
     taps = int(SAMPLE_RATE * decay_ms[1] / 1000 * 4)  # long enough for the slowest decay to fade by ~35 dB
     decay = _uniform(decay_ms[0], decay_ms[1], batch, generator, device) / 1000  # (batch,) seconds
@@ -175,11 +181,13 @@ def _convolve(waveforms: torch.Tensor, impulse: torch.Tensor) -> torch.Tensor:
 
 class WaveformAugment(nn.Module):
     """Speed, reverb, time shift and background noise on a batch of clips, in training mode only.
-    Taught in notebook 06.
+    Taught in notebook 08.
 
-    Put it in front of a model with ``nn.Sequential(WaveformAugment(noise), model)``: ``train`` then
-    augments every batch on the model's device, and ``model.eval()`` (which ``evaluate`` calls)
-    turns it off. It has no weights, so saving the model alone loses nothing. Set an argument to
+    Give it to :func:`speechlib.fit` as ``TrainConfig(augment=WaveformAugment(noise))``: fit runs it
+    on every training batch, on the model's device, in front of the model, and never on validation
+    clips; each process of a distributed run draws its own changes (fit seeds torch with seed + rank),
+    and the noise stays out of DistributedDataParallel (which wraps the model only). In eval mode it
+    changes nothing. It has no weights, so saving the model alone loses nothing. Set an argument to
     ``None`` (``noise``, ``speeds``, ``reverb_probability=0``) to leave that step out.
     """
 
@@ -225,7 +233,7 @@ class WaveformAugment(nn.Module):
 
 class SpecAugment(nn.Module):
     """SpecAugment's masking (Park et al., 2019) with torchaudio: blank out random bands of mel
-    channels and random stretches of frames, in training mode only. Taught in notebook 06.
+    channels and random stretches of frames, in training mode only. Taught in notebook 08.
 
     ``(batch, 1, n_mels, frames) -> same shape``. Each clip gets its own masks (``iid_masks``);
     masked values become 0, the mean of a normalised log-mel image.

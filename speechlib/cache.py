@@ -1,4 +1,4 @@
-"""Decode every clip once, keep it on disk, feed the model from memory. Taught in notebook 06,
+"""Decode every clip once, keep it on disk, feed the model from memory. Taught in notebook 07,
 which trains the CNN with it; `speechlib train` uses it too.
 
 Decoding 105,829 audio files takes minutes; reading them again every epoch wastes those minutes
@@ -14,8 +14,11 @@ temporary folder and renamed into place only when complete, with a ``complete.js
 last: a crash mid-build never leaves a cache that a later run trusts.
 
     >>> cache = load_cache("data/bundled")                     # doctest: +SKIP
-    >>> loader = ClipLoader(cache, "training", batch_size=256, shuffle=True)
+    >>> loader = DataLoader(CachedClips(cache, "training"), batch_size=256, shuffle=True)
     >>> waveforms, targets = next(iter(loader))                # (256, 1, 16000), (256,)
+
+The stock ``DataLoader`` (and, for several processes, ``DistributedSampler``) serves it; a whole
+batch is one read of the memory-mapped array (:meth:`CachedClips.__getitems__`).
 """
 
 from __future__ import annotations
@@ -31,21 +34,20 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from tqdm.auto import tqdm
 
 from .data import (
-    AUDIO_EXTENSIONS,
     CLIP_SAMPLES,
     DATA_DIR,
     REPO_DIR,
-    SAMPLE_RATE,
     SUBSETS,
     DataError,
     SpeechCommands,
     find_root,
-    list_labels,
+    read_samples,
+    read_split_list,
+    scan_clips,
 )
 
 CACHE_FORMAT = 1  # bump when the layout below changes: old caches then get a new fingerprint
@@ -69,24 +71,21 @@ def cache_home(root: Path | str) -> Path:
         return Path.home() / ".cache" / "speechlib"
 
 
-def scan_clips(root: Path | str) -> list[tuple[str, int, int]]:
-    """``(relative path, size, mtime in ns)`` of every clip, sorted: the same files as
-    :class:`SpeechCommands`, from one directory read per word and one ``stat`` per clip (no decoding,
-    no Path objects). Most of a warm start's work (0.4-0.55 s for 105,829 clips, profiled
-    in BENCHMARKS.md). One thread: a pool of threads measured twice as slow, since each ``stat`` is
-    too short to win back the hand-over of Python's lock."""
+def clip_stats(root: Path | str) -> list[tuple[str, int, int]]:
+    """``(relative path, size, mtime in ns)`` of every clip, sorted: the files of :class:`SpeechCommands`
+    (:func:`speechlib.data.scan_clips`) and one ``stat`` per clip, no decoding. Most of a warm start's
+    work (0.4-0.55 s for 105,829 clips, profiled in BENCHMARKS.md). One thread: a pool of threads
+    measured twice as slow, since each ``stat`` is too short to win back the hand-over of Python's lock."""
     clips = []
-    for label in list_labels(root):
-        with os.scandir(os.path.join(root, label)) as entries:
-            for entry in entries:
-                if entry.name.lower().endswith(AUDIO_EXTENSIONS):
-                    status = entry.stat()
-                    clips.append((f"{label}/{entry.name}", status.st_size, status.st_mtime_ns))
-    return sorted(clips)
+    for relative_path, entry in scan_clips(root):
+        status = entry.stat()
+        clips.append((relative_path, status.st_size, status.st_mtime_ns))
+    clips.sort()
+    return clips
 
 
 def fingerprint(root: Path | str, clips: list[tuple[str, int, int]], num_samples: int = CLIP_SAMPLES) -> str:
-    """A short hash of every clip's relative path, size and modification time (see :func:`scan_clips`)
+    """A short hash of every clip's relative path, size and modification time (see :func:`clip_stats`)
     and of the split lists: any change to the data gives a different fingerprint, hence a rebuilt cache."""
     digest = hashlib.sha256(f"speechlib-cache {CACHE_FORMAT} {num_samples}\n".encode())
     for name in ("validation_list.txt", "testing_list.txt"):
@@ -102,22 +101,6 @@ def fingerprint(root: Path | str, clips: list[tuple[str, int, int]], num_samples
 # ---------------------------------------------------------------------------------------------
 
 
-def decode_int16(path: Path | str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """One mono clip as ``int16`` samples ``(n,)``, as strict as :func:`speechlib.read_clip`."""
-    try:
-        with sf.SoundFile(path) as audio:
-            if audio.samplerate != sample_rate:
-                raise DataError(f"{path}: sample rate is {audio.samplerate} Hz, expected {sample_rate} Hz")
-            if audio.channels != 1:
-                raise DataError(f"{path}: has {audio.channels} channels, expected mono")
-            samples = audio.read(dtype="int16")  # (n,) int16 for 16-bit files: no rounding anywhere
-    except (sf.LibsndfileError, RuntimeError, OSError) as error:
-        raise DataError(f"{path}: not a readable audio file ({error})") from error
-    if len(samples) == 0:
-        raise DataError(f"{path}: contains no samples")
-    return samples
-
-
 def _decode_chunk(job: tuple[str, str, int, list[str], int]) -> tuple[int, np.ndarray]:
     """Worker: decode ``files`` and write them into rows ``start...`` of the array file.
     Each worker writes its own rows, so nothing big travels between processes."""
@@ -125,7 +108,7 @@ def _decode_chunk(job: tuple[str, str, int, list[str], int]) -> tuple[int, np.nd
     waveforms = np.load(array_path, mmap_mode="r+")  # (clips, num_samples) int16, shared on disk
     lengths = np.empty(len(files), dtype=np.int64)
     for offset, relative_path in enumerate(files):
-        samples = decode_int16(Path(root) / relative_path)
+        samples = read_samples(Path(root) / relative_path, dtype="int16")  # (n,) as stored: no rounding anywhere
         lengths[offset] = len(samples)
         kept = samples[:num_samples]  # pad_trim: cut the end ...
         waveforms[start + offset, : len(kept)] = kept
@@ -138,11 +121,8 @@ def _subset_codes(root: Path, files: list[str]) -> np.ndarray:
     """0 = training, 1 = validation, 2 = testing (the index into ``SUBSETS``) for every clip."""
     codes = np.zeros(len(files), dtype=np.int8)
     for code, subset in ((1, "validation"), (2, "testing")):
-        split_list = root / f"{subset}_list.txt"
-        if split_list.is_file():
-            with open(split_list) as f:
-                listed = {line.strip() for line in f if line.strip()}
-            codes[[i for i, name in enumerate(files) if name in listed]] = code
+        listed = read_split_list(root, subset, required=False)  # a tree without lists: all training
+        codes[[i for i, name in enumerate(files) if name in listed]] = code
     return codes
 
 
@@ -153,7 +133,7 @@ def build_cache(
     workers: int | None = None,
     progress: bool = True,
 ) -> Path:
-    """Decode every clip of ``dataset`` into ``directory`` (which must not exist yet). Notebook 04.
+    """Decode every clip of ``dataset`` into ``directory`` (which must not exist yet). Notebook 07.
 
     Everything is written into a temporary sibling folder and renamed into place at the end, the
     ``complete.json`` marker last; if another process finished the same cache first, theirs is kept.
@@ -250,7 +230,7 @@ def _is_complete(directory: Path, clips: int, num_samples: int) -> bool:
 
 
 class ClipCache:
-    """A decoded dataset: every clip padded/trimmed to ``num_samples``, memory-mapped. Notebook 04.
+    """A decoded dataset: every clip padded/trimmed to ``num_samples``, memory-mapped. Notebook 07.
 
     ``waveforms`` is an ``int16`` array ``(clips, num_samples)`` (divide by 32768 for [-1, 1]);
     ``targets``, ``lengths`` (original samples), ``speakers``, ``files`` and ``subsets`` have one
@@ -286,15 +266,54 @@ class ClipCache:
             raise DataError(f"unknown subset {subset!r}: choose one of {', '.join(SUBSETS)} or None")
         return np.flatnonzero(self.subsets == SUBSETS.index(subset))
 
-    def batch(self, rows) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clips ``rows`` as ``(waveforms (batch, 1, num_samples) float32, targets (batch,))``.
 
-        One bulk read of the memory-mapped array; rows are read in ascending order (faster on disk).
-        """
-        rows = np.sort(np.asarray(rows))
-        samples = torch.from_numpy(self.waveforms[rows])  # (batch, num_samples) int16, one copy
-        waveforms = samples.unsqueeze(1).float().div_(32768.0)  # (batch, 1, num_samples) in [-1, 1)
-        return waveforms, torch.from_numpy(self.targets[rows])
+class CachedClips(torch.utils.data.Dataset):
+    """Clips of a :class:`ClipCache` as a torch ``Dataset``: a ``subset`` ("training", "validation",
+    "testing"; None: all) or any ``rows`` of the cache. Taught in notebook 07.
+
+    Items are ``(waveform (1, num_samples) float32 in [-1, 1), target)``. Serve it with the stock
+    ``DataLoader(clips, batch_size, shuffle=True)`` or ``sampler=DistributedSampler(clips, ...)``: the
+    loader hands :meth:`__getitems__` a whole batch of indices, read in one go. With ``labels`` (e.g.
+    a model's words), targets index into ``labels`` instead of ``cache.labels``.
+    """
+
+    def __init__(
+        self,
+        cache: ClipCache,
+        subset: str | None = None,
+        rows: np.ndarray | None = None,
+        labels: list[str] | None = None,
+    ):
+        if subset is not None and rows is not None:
+            raise ValueError("give a subset or rows, not both")
+        self.cache = cache
+        self.rows = cache.indices(subset) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.labels = list(cache.labels if labels is None else labels)
+        unknown = [word for word in cache.labels if word not in self.labels]
+        if unknown:
+            raise DataError(f"{cache.root}: words not among the labels given: {', '.join(unknown)}")
+        target_of = np.array([self.labels.index(word) for word in cache.labels], dtype=np.int64)
+        self.targets = target_of[cache.targets[self.rows]]  # (clips,) into self.labels
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        return f"CachedClips(clips={len(self)}, labels={len(self.labels)})"
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        """The clips at ``indices``, read with one fancy index of the memory-mapped array, rows in
+        ascending order (sequential on disk), scaled to float in the same pass; returned in the order asked."""
+        rows = self.rows[indices]
+        order = np.argsort(rows, kind="stable")
+        samples = self.cache.waveforms[rows[order]]  # (batch, num_samples) int16, one read
+        waveforms = torch.from_numpy(np.multiply(samples, 1 / 32768, dtype=np.float32)).unsqueeze(1)  # (batch, 1, n)
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))  # where each asked-for index sits among the sorted rows
+        return [(waveforms[p], target) for p, target in zip(position.tolist(), self.targets[indices].tolist())]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.__getitems__([index])[0]
 
 
 def load_cache(
@@ -304,7 +323,7 @@ def load_cache(
     progress: bool = True,
     verbose: bool = True,
 ) -> ClipCache:
-    """The decoded cache of a Speech Commands tree, built on first use. Taught in notebook 06.
+    """The decoded cache of a Speech Commands tree, built on first use. Taught in notebook 07.
 
     ``root`` is a folder (or ``None`` for :func:`speechlib.find_root`'s choice) or a
     :class:`SpeechCommands` dataset. Listing and fingerprinting the tree (one ``stat`` per clip) is
@@ -312,7 +331,7 @@ def load_cache(
     and when the data changed, on ``workers`` processes (default: all cores).
     """
     root = root.root if isinstance(root, SpeechCommands) else find_root(root, verbose=verbose)
-    clips = scan_clips(root)
+    clips = clip_stats(root)
     key = fingerprint(root, clips, num_samples)
     directory = cache_home(root) / key
     if not _is_complete(directory, len(clips), num_samples):
@@ -343,57 +362,3 @@ def remove_superseded(directory: Path, root: Path | str, num_samples: int = CLIP
             shutil.rmtree(other)  # a process still reading it keeps its open memory map (POSIX)
             removed.append(other)
     return removed
-
-
-class ClipLoader:
-    """Batches from a :class:`ClipCache`, like a DataLoader with a (Distributed)Sampler. Notebook 06.
-
-    Yields ``(waveforms (batch, 1, num_samples) float32, targets (batch,))``. The shuffle order
-    depends only on ``(seed, epoch)``, so a resumed run sees exactly the batches an uninterrupted
-    run would: call :meth:`set_epoch` at the start of every epoch. With ``world_size > 1`` each
-    ``rank`` gets its own share of every epoch, the way ``DistributedSampler`` splits it (the
-    order padded by repeating its first clips so every rank gets the same number of batches).
-    ``label_map`` (optional) maps the cache's target indices to a model's (see ``speechlib evaluate``).
-    """
-
-    def __init__(
-        self,
-        cache: ClipCache,
-        subset: str | None = "training",
-        batch_size: int = 256,
-        shuffle: bool = False,
-        seed: int = 0,
-        drop_last: bool = False,
-        rank: int = 0,
-        world_size: int = 1,
-        label_map: np.ndarray | None = None,
-    ):
-        self.cache, self.rows = cache, cache.indices(subset)
-        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
-        self.rank, self.world_size, self.epoch = rank, world_size, 0
-        self.label_map = None if label_map is None else torch.as_tensor(label_map)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _my_rows(self) -> np.ndarray:
-        """This rank's clips for this epoch, in order (DistributedSampler's rules)."""
-        order = np.arange(len(self.rows))
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(len(self.rows), generator=generator).numpy()
-        per_rank = -(-len(order) // self.world_size)  # ceil: every rank the same count
-        order = np.resize(order, per_rank * self.world_size)  # pads by repeating the first clips
-        return self.rows[order[self.rank :: self.world_size]]
-
-    def __len__(self) -> int:
-        per_rank = -(-len(self.rows) // self.world_size)
-        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
-
-    def __iter__(self):
-        rows = self._my_rows()
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            waveforms, targets = self.cache.batch(rows[start : start + self.batch_size])
-            if self.label_map is not None:
-                targets = self.label_map[targets]
-            yield waveforms, targets

@@ -1,41 +1,35 @@
 """``speechlib train``, ``speechlib evaluate`` and ``speechlib predict``: the notebooks' loop as
-commands. Taught in notebook 04 (training), 05 (evaluation) and 07 (your own recordings).
+commands. Taught in notebook 04 (training), 05 (evaluation) and 10 (your own recordings).
 
     speechlib train --model cnn --data bundled --epochs 5          # -> models/cnn.pt, models/cnn.json
     speechlib evaluate models/cnn.pt --subset testing --json results.json
     speechlib predict models/cnn.pt my_yes.wav my_no.flac
 
-Training reads clips from the decoded cache (``speechlib.cache``), writes an atomic checkpoint
-after every epoch and, with ``--resume``, continues from it exactly where it stopped: the shuffle
-order depends only on (seed, epoch), and the optimizer state is saved with the weights, so the
-final weights are bit-identical to an uninterrupted run. Under ``torchrun`` it trains with
-DistributedDataParallel (see ``speechlib.distributed``).
+``speechlib train`` turns its options into a :class:`speechlib.TrainConfig` and calls
+:func:`speechlib.fit` (the notebooks' loop) on the decoded cache (``speechlib.cache``): an atomic
+checkpoint after every epoch and, with ``--resume``, a continuation that ends with the weights of an
+uninterrupted run, bit for bit. Under ``torchrun`` fit trains with DistributedDataParallel (see
+``speechlib.distributed``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from torch.utils.data import DataLoader, DistributedSampler
 
 from . import distributed
 from .augment import WaveformAugment, load_noise
-from .cache import ClipLoader, load_cache
+from .cache import CachedClips, load_cache
 from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, real_root
-from .device import pick_device
+from .device import DeviceUnavailableError, pick_device
 from .files import atomic_write
 from .models import MODELS, build_model
-from .training import evaluate, load_checkpoint, load_model, save_model, train_one_epoch
-
-# Settings that must match for --resume to continue the same run.
-RESUME_KEYS = ("model", "batch_size", "lr", "seed", "augment", "schedule")
-
+from .training import TrainConfig, evaluate, fit, load_model, save_model
 
 # ---------------------------------------------------------------------------------------------
 # Shared helpers
@@ -49,8 +43,7 @@ def resolve_data(choice: str | None, verbose: bool = True) -> Path:
     if choice == "bundled":
         if not BUNDLED_ROOT.is_dir():
             raise DataError(
-                f"{BUNDLED_ROOT}: the bundled set is missing (regenerate it: python -m speechlib.synth "
-                "--out data/bundled)"
+                f"{BUNDLED_ROOT}: the bundled set is missing (regenerate it: python tools/synth.py --out data/bundled)"
             )
         return find_root(BUNDLED_ROOT, verbose=verbose)
     if choice == "real":
@@ -72,13 +65,29 @@ def write_json(content: dict, path: Path | str) -> Path:
     return Path(path)
 
 
-def _report_errors(command: str, function, args) -> int:
-    """Run a command; a known problem becomes one line on stderr and exit status 1."""
+class CommandLineError(Exception):
+    """The command line asks for something that cannot be done, such as a model file that is not there."""
+
+
+def existing_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a Path, or a :class:`CommandLineError` naming it when there is no such file."""
+    if not Path(path).is_file():
+        raise CommandLineError(f"{path}: no such {what}")
+    return Path(path)
+
+
+def report_errors(command: str, function, args) -> int:
+    """Run a command. A problem with the data (:class:`DataError`, exit status 1) or with the
+    arguments (:class:`CommandLineError`, a device that is not there: exit status 2, as argparse's
+    own errors) becomes one line on stderr. Anything else is a bug and keeps its traceback."""
     try:
         return function(args)
-    except (DataError, FileNotFoundError, ValueError, RuntimeError) as error:
+    except DataError as error:
         print(f"speechlib {command}: {error}", file=sys.stderr)
         return 1
+    except (CommandLineError, DeviceUnavailableError) as error:
+        print(f"speechlib {command}: {error}", file=sys.stderr)
+        return 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,28 +100,13 @@ def checkpoint_path(out: Path) -> Path:
     return out.with_name(out.name + ".ckpt")
 
 
-def _resume_state(path: Path, settings: dict, labels: list[str], fingerprint: str) -> dict:
-    """Load the checkpoint at ``path`` and check it belongs to the same run."""
-    checkpoint = load_checkpoint(path)
-    saved = checkpoint.get("settings", {})
-    for key in RESUME_KEYS:
-        if saved.get(key) != settings[key]:
-            raise ValueError(
-                f"{path}: was trained with {key}={saved.get(key)!r}, not {settings[key]!r}; "
-                "resume with the same settings or drop --resume"
-            )
-    if checkpoint["labels"] != labels or checkpoint.get("data_fingerprint") != fingerprint:
-        raise ValueError(f"{path}: was trained on different data; drop --resume to start afresh")
-    return checkpoint
-
-
 def _accuracy_report(model, cache, subset: str, device, labels: list[str]) -> dict | None:
     """Accuracy and per-word accuracy on ``subset``, or None when the tree has no such clips."""
-    loader = ClipLoader(cache, subset, batch_size=512)
-    if len(loader.rows) == 0:
+    clips = CachedClips(cache, subset)
+    if len(clips) == 0:
         return None
-    result = evaluate(model, loader, device, labels)
-    return {"accuracy": result["accuracy"], "clips": len(loader.rows), "per_class": result["per_class"]}
+    result = evaluate(model, DataLoader(clips, batch_size=512), device, labels)
+    return {"accuracy": result["accuracy"], "clips": len(clips), "per_class": result["per_class"]}
 
 
 def _background_noise(root: Path, verbose: bool) -> torch.Tensor | None:
@@ -125,14 +119,6 @@ def _background_noise(root: Path, verbose: bool) -> torch.Tensor | None:
         return None
 
 
-def epoch_learning_rate(lr: float, epoch: int, epochs: int, schedule: str) -> float:
-    """``constant``: ``lr`` throughout. ``cosine``: from ``lr`` down to near 0 along half a cosine, large
-    steps first and small ones at the end (notebook 06)."""
-    if schedule == "cosine":
-        return lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
-    return lr
-
-
 def train_command(args) -> int:
     context = distributed.setup(args.device)
     try:
@@ -142,6 +128,7 @@ def train_command(args) -> int:
 
 
 def _train(args, context: distributed.Context) -> int:
+    """The command line's settings -> :func:`speechlib.fit` on the decoded cache."""
     main = context.is_main
     root = resolve_data(args.data, verbose=main)
     first_on_machine = context.local_rank == 0
@@ -164,94 +151,55 @@ def _train(args, context: distributed.Context) -> int:
         "augment": augment,
         "schedule": args.schedule,
     }
-
-    torch.manual_seed(args.seed)  # same initial weights in every process and every run
-    model = build_model(args.model, num_classes=len(labels)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    history = {"epoch_loss": [], "train_accuracy": [], "validation_accuracy": [], "epoch_seconds": []}
-    start_epoch = 0
-    if args.resume and checkpoint_path(out).is_file():
-        checkpoint = _resume_state(checkpoint_path(out), settings, labels, cache.fingerprint)
-        model.load_state_dict(checkpoint["state_dict"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        torch.set_rng_state(checkpoint["rng_state"])
-        start_epoch, history = checkpoint["epoch"], checkpoint["history"]
-        if main:
-            print(f"resuming from {checkpoint_path(out)} after epoch {start_epoch}")
-    elif args.resume and main:
-        print(f"no checkpoint at {checkpoint_path(out)}: starting from epoch 1")
-
-    # Augmentation (notebook 06) runs in front of the model in training mode only; it has no weights.
-    augmented = (
-        torch.nn.Sequential(WaveformAugment(noise=_background_noise(root, main)), model).to(device)
-        if augment
-        else model
-    )
-    # DDP averages gradients across processes after every backward pass.
-    train_model = (
-        torch.nn.parallel.DistributedDataParallel(
-            augmented, device_ids=[device.index] if device.type == "cuda" else None
-        )
-        if context.world_size > 1
-        else augmented
-    )
-    train_loader = ClipLoader(
-        cache,
-        "training",
-        args.batch_size,
-        shuffle=True,
-        seed=args.seed,
-        rank=context.rank,
-        world_size=context.world_size,
-    )
-    if len(train_loader.rows) == 0:
+    train_clips = CachedClips(cache, "training")
+    if len(train_clips) == 0:
         raise DataError(f"{root}: no training clips (every clip is in validation_list.txt or testing_list.txt)")
+    # each process its share of every epoch, shuffled from (seed, epoch) only, so --resume continues it exactly
+    sampler = DistributedSampler(train_clips, context.world_size, context.rank, shuffle=True, seed=args.seed)
+    train_loader = DataLoader(train_clips, batch_size=args.batch_size, sampler=sampler)
+    val_clips = CachedClips(cache, "validation")
+    val_loader = DataLoader(val_clips, batch_size=512) if len(val_clips) else None
+    config = TrainConfig(
+        num_epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer="adam",
+        lr=args.lr,
+        schedule=args.schedule,
+        augment=WaveformAugment(noise=_background_noise(root, main)) if augment else None,
+        seed=args.seed,
+    )
+    torch.manual_seed(args.seed)  # the same initial weights in every run (DDP copies rank 0's to the others)
+    model = build_model(args.model, num_classes=len(labels))
     if main:
         print(
-            f"training {args.model} on {len(train_loader.rows):,} clips, {len(labels)} words, device {device}"
+            f"training {args.model} on {len(train_clips):,} clips, {len(labels)} words, device {device}"
             + (f", {context.world_size} processes" if context.world_size > 1 else "")
         )
+        if args.resume and not checkpoint_path(out).is_file():
+            print(f"no checkpoint at {checkpoint_path(out)}: starting from epoch 1")
 
-    for epoch in range(start_epoch, args.epochs):
-        train_loader.set_epoch(epoch)  # the shuffle order depends on (seed, epoch) only
-        for group in optimizer.param_groups:  # from (epoch, epochs) only, so --resume continues it exactly
-            group["lr"] = epoch_learning_rate(args.lr, epoch, args.epochs, args.schedule)
-        started = time.perf_counter()
-        batch_losses, accuracy = train_one_epoch(
-            train_model,
-            train_loader,
-            optimizer,
-            device,
-            progress=main and not args.quiet,
-            description=f"epoch {epoch + 1}/{args.epochs}",
-        )
-        epoch_loss, accuracy = distributed.average([sum(batch_losses) / len(batch_losses), accuracy], context)
-        distributed.average_buffers(model, context)  # so every process ends the epoch with the same model
-        history["epoch_loss"].append(epoch_loss)
-        history["train_accuracy"].append(accuracy)
-        history["epoch_seconds"].append(time.perf_counter() - started)
+    def report(epoch: int, history: dict) -> None:
         if main:
-            validation = _accuracy_report(model, cache, "validation", device, labels)
-            history["validation_accuracy"].append(validation["accuracy"] if validation else None)
-            save_model(
-                model,
-                checkpoint_path(out),
-                labels,
-                args.model,
-                optimizer=optimizer.state_dict(),
-                epoch=epoch + 1,
-                history=history,
-                settings=settings,
-                rng_state=torch.get_rng_state(),
-                data_fingerprint=cache.fingerprint,
-            )
-            shown = f"{validation['accuracy']:.3f}" if validation else "n/a"
+            shown = f"{history['val_accuracy'][-1]:.3f}" if val_loader else "n/a"
             print(
-                f"epoch {epoch + 1}/{args.epochs}: loss {epoch_loss:.4f}, train accuracy {accuracy:.3f}, "
-                f"validation accuracy {shown} ({history['epoch_seconds'][-1]:.1f} s)"
+                f"epoch {epoch + 1}/{args.epochs}: loss {history['train_loss'][-1]:.4f}, train accuracy "
+                f"{history['train_accuracy'][-1]:.3f}, validation accuracy {shown} ({history['epoch_seconds'][-1]:.1f} s)"
             )
-        distributed.barrier(context)
 
+    history = fit(
+        model,
+        train_loader,
+        config,
+        device,
+        val_loader,
+        progress=not args.quiet,
+        checkpoint=checkpoint_path(out),
+        resume=args.resume,
+        # saved in the checkpoint: it loads with load_model, and --resume checks it is the same model and data
+        checkpoint_info={"model_name": args.model, "labels": labels, "data_fingerprint": cache.fingerprint},
+        context=context,
+        on_epoch_end=report,
+    )
     if args.save_all_ranks:  # test hook: every process saves its copy, to check they are identical
         save_model(model, out.with_name(f"{out.name}.rank{context.rank}"), labels, args.model)
     if main:
@@ -278,7 +226,7 @@ def _finish(model, cache, out: Path, labels, settings: dict, history: dict, devi
 
 
 def evaluate_command(args) -> int:
-    model, model_labels = load_model(args.model)
+    model, model_labels = load_model(existing_file(args.model, "model file"))
     device = pick_device(args.device)
     root = resolve_data(args.data)
     cache = load_cache(root, progress=not args.quiet, verbose=False)
@@ -288,15 +236,14 @@ def evaluate_command(args) -> int:
             f"{root}: words unknown to {args.model}: {', '.join(unknown)} "
             f"(it knows {len(model_labels)} words: {', '.join(model_labels)})"
         )
-    # the tree's class numbers -> the model's class numbers
-    label_map = np.array([model_labels.index(word) for word in cache.labels])
-    loader = ClipLoader(cache, args.subset, batch_size=512, label_map=label_map)
-    if len(loader.rows) == 0:
+    clips = CachedClips(cache, args.subset, labels=model_labels)  # targets: the model's class numbers
+    loader = DataLoader(clips, batch_size=512)
+    if len(clips) == 0:
         raise DataError(f"{root}: no {args.subset} clips")
     result = evaluate(model, loader, device, model_labels)
     per_class = {word: result["per_class"][word] for word in cache.labels}  # the tree's words only
     counts = result["confusion"].sum(dim=1)
-    print(f"accuracy {result['accuracy']:.4f} on {len(loader.rows):,} {args.subset} clips of {root}")
+    print(f"accuracy {result['accuracy']:.4f} on {len(clips):,} {args.subset} clips of {root}")
     for word in cache.labels:
         accuracy = per_class[word]
         shown = "   n/a" if accuracy is None else f"{accuracy:.4f}"
@@ -307,7 +254,7 @@ def evaluate_command(args) -> int:
                 "model": str(args.model),
                 "data": str(root),
                 "subset": args.subset,
-                "clips": len(loader.rows),
+                "clips": len(clips),
                 "accuracy": result["accuracy"],
                 "per_class": per_class,
             },
@@ -327,7 +274,7 @@ def predict_command(args) -> int:
     # any length). Imported here: it brings matplotlib, which train and evaluate do not need.
     from .recorder import classify_file
 
-    model, labels = load_model(args.model)
+    model, labels = load_model(existing_file(args.model, "model file"))
     for path in args.files:
         guesses = ", ".join(f"{word} {probability:.3f}" for word, probability in classify_file(path, model, labels))
         print(f"{path}: {guesses}")
@@ -380,7 +327,7 @@ def register(commands) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="augment every training batch: speed, reverb, time shift, noise from the data's "
-        "_background_noise_ (notebook 06; default: on for cnn, off for simplenet)",
+        "_background_noise_ (notebook 08; default: on for cnn, off for simplenet)",
     )
     train.add_argument(
         "--workers",
@@ -390,7 +337,7 @@ def register(commands) -> None:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--save-all-ranks", action="store_true", help=argparse.SUPPRESS)  # for the DDP test
-    train.set_defaults(func=lambda args: _report_errors("train", train_command, args))
+    train.set_defaults(func=lambda args: report_errors("train", train_command, args))
 
     evaluate_parser = commands.add_parser(
         "evaluate",
@@ -410,7 +357,7 @@ def register(commands) -> None:
     evaluate_parser.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE")
     evaluate_parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     evaluate_parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    evaluate_parser.set_defaults(func=lambda args: _report_errors("evaluate", evaluate_command, args))
+    evaluate_parser.set_defaults(func=lambda args: report_errors("evaluate", evaluate_command, args))
 
     predict_parser = commands.add_parser(
         "predict",
@@ -421,4 +368,4 @@ def register(commands) -> None:
     )
     predict_parser.add_argument("model", help="model file, e.g. models/cnn.pt")
     predict_parser.add_argument("files", nargs="+", metavar="FILE", help="audio files")
-    predict_parser.set_defaults(func=lambda args: _report_errors("predict", predict_command, args))
+    predict_parser.set_defaults(func=lambda args: report_errors("predict", predict_command, args))

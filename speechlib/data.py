@@ -14,6 +14,7 @@ The layout is the official one (and torchaudio's ``SPEECHCOMMANDS``)::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,12 @@ CLIP_SAMPLES = 16000  # one second at 16 kHz
 AUDIO_EXTENSIONS = (".wav", ".flac")
 NOISE_FOLDER = "_background_noise_"
 SUBSETS = ("training", "validation", "testing")
+# The 35 words of Speech Commands v0.02 (v0.01 has 30 of them), sorted: the bundled set says all of them.
+WORDS = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go",
+    "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven",
+    "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero",
+)  # fmt: skip
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_DIR / "data"
@@ -92,12 +99,30 @@ def list_labels(root: Path | str) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 
 
-def _read_list(root: Path, name: str) -> set[str]:
-    path = root / name
+def read_split_list(root: Path | str, subset: str, required: bool = True) -> set[str]:
+    """The clips listed in ``root/<subset>_list.txt`` ("validation" or "testing"), as relative paths.
+
+    A missing list raises :class:`DataError` naming it; with ``required=False`` it counts as empty.
+    """
+    path = Path(root) / f"{subset}_list.txt"
     if not path.is_file():
-        raise DataError(f"{path}: split list missing (needed for the {name.split('_')[0]} subset)")
+        if not required:
+            return set()
+        raise DataError(f"{path}: split list missing (needed for the {subset} subset)")
     with open(path) as f:
         return {line.strip() for line in f if line.strip()}
+
+
+def scan_clips(root: Path | str) -> Iterator[tuple[str, os.DirEntry]]:
+    """Yield ``(relative path, directory entry)`` for every clip of every word, unsorted: one directory
+    read per word and no decoding. ``entry.stat()`` gives size and modification time (the cache's
+    fingerprint); :class:`SpeechCommands` needs only the paths. A generator, so no entry outlives its
+    use (a list of 105,829 entries made Python's garbage collector sweep the whole heap)."""
+    for label in list_labels(root):
+        with os.scandir(os.path.join(root, label)) as entries:
+            for entry in entries:
+                if entry.name.lower().endswith(AUDIO_EXTENSIONS):
+                    yield f"{label}/{entry.name}", entry
 
 
 def parse_filename(relative_path: str) -> tuple[str, str, int]:
@@ -124,18 +149,35 @@ def read_audio(source, name: str | None = None) -> tuple[torch.Tensor, int]:
     return torch.from_numpy(np.ascontiguousarray(samples.T)), sample_rate
 
 
+def read_samples(path: Path | str, sample_rate: int = SAMPLE_RATE, dtype: str = "float32") -> np.ndarray:
+    """The strict decoder of every dataset clip: one mono clip as samples ``(n,)`` of ``dtype``
+    ("float32" in [-1, 1], or "int16" as stored, which the cache keeps).
+
+    An unreadable file, a wrong sample rate, more than one channel or no samples at all raises
+    :class:`DataError` naming the file; rate and channels are checked from the header, before decoding.
+    """
+    try:
+        with sf.SoundFile(path) as audio:
+            if audio.samplerate != sample_rate:
+                raise DataError(f"{path}: sample rate is {audio.samplerate} Hz, expected {sample_rate} Hz")
+            if audio.channels != 1:
+                raise DataError(f"{path}: has {audio.channels} channels, expected mono")
+            samples = audio.read(dtype=dtype)  # (n,)
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        reason = getattr(error, "error_string", error)  # libsndfile's words
+        raise DataError(f"{path}: not a readable audio file ({reason})") from error
+    if len(samples) == 0:
+        raise DataError(f"{path}: contains no samples")
+    return samples
+
+
 def read_clip(path: Path | str, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Read one mono clip as a float32 tensor of shape ``(1, n)`` in [-1, 1].
 
     Strict, as a dataset should be: an unreadable file, a wrong sample rate or more than one
-    channel raises :class:`DataError` naming the file. (``load_audio`` converts instead.)
+    channel raises :class:`DataError` naming the file (:func:`read_samples`). (``load_audio`` converts instead.)
     """
-    waveform, file_rate = read_audio(path)
-    if file_rate != sample_rate:
-        raise DataError(f"{path}: sample rate is {file_rate} Hz, expected {sample_rate} Hz")
-    if waveform.shape[0] != 1:
-        raise DataError(f"{path}: has {waveform.shape[0]} channels, expected mono")
-    return waveform  # (1, n)
+    return torch.from_numpy(read_samples(path, sample_rate)).unsqueeze(0)  # (1, n)
 
 
 def to_mono(waveform: torch.Tensor, file_rate: int, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
@@ -150,7 +192,7 @@ def to_mono(waveform: torch.Tensor, file_rate: int, sample_rate: int = SAMPLE_RA
 
 def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Read any audio file soundfile understands and convert it: channels averaged to mono,
-    resampled to ``sample_rate``. Returns ``(1, n)`` float32. For your own recordings (notebook 07)."""
+    resampled to ``sample_rate``. Returns ``(1, n)`` float32. For your own recordings (notebook 10)."""
     return to_mono(*read_audio(path), sample_rate)
 
 
@@ -183,16 +225,12 @@ class SpeechCommands(torch.utils.data.Dataset):
             raise DataError(f"{self.root}: no word folders found")
         self._label_index = {label: i for i, label in enumerate(self.labels)}
 
-        files = []
-        for label in self.labels:
-            with os.scandir(self.root / label) as entries:  # one directory read per word: fast
-                files += [f"{label}/{e.name}" for e in entries if e.name.lower().endswith(AUDIO_EXTENSIONS)]
-        files.sort()
+        files = sorted(relative_path for relative_path, _ in scan_clips(self.root))
         if subset in ("validation", "testing"):
-            wanted = _read_list(self.root, f"{subset}_list.txt")
+            wanted = read_split_list(self.root, subset)
             files = [f for f in files if f in wanted]
         elif subset == "training":
-            held_out = _read_list(self.root, "validation_list.txt") | _read_list(self.root, "testing_list.txt")
+            held_out = read_split_list(self.root, "validation") | read_split_list(self.root, "testing")
             files = [f for f in files if f not in held_out]
         self.files = files
         self._parsed = [parse_filename(f) for f in files]  # fail early on a stray file name
@@ -234,5 +272,5 @@ class SpeechCommands(torch.utils.data.Dataset):
         return lengths
 
     def noise_files(self) -> list[Path]:
-        """The long recordings in ``_background_noise_`` (used for augmentation in notebook 06)."""
+        """The long recordings in ``_background_noise_`` (used for augmentation in notebook 08)."""
         return noise_files(self.root)

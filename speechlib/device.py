@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 
 
+class DeviceUnavailableError(RuntimeError):
+    """A device was asked for by name but this machine does not have it."""
+
+
 def pick_device(preference: str = "auto") -> torch.device:
     """``"auto"`` picks CUDA, then Apple's MPS, then the CPU; ``"cpu"``, ``"cuda"``, ``"mps"`` force one.
 
@@ -20,5 +24,5 @@ def pick_device(preference: str = "auto") -> torch.device:
     if preference not in available:
         raise ValueError(f"unknown device {preference!r}: choose auto, cpu, cuda or mps")
     if not available[preference]:
-        raise RuntimeError(f"device {preference!r} was asked for but is not available on this machine")
+        raise DeviceUnavailableError(f"device {preference!r} was asked for but is not available on this machine")
     return torch.device(preference)

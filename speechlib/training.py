@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import distributed
+from .data import DataError
 from .files import atomic_write
 
 
@@ -113,8 +115,8 @@ def set_epoch(loader, epoch: int, seed: int) -> None:
 
 
 @torch.no_grad()
-def loss_and_accuracy(model, loader, device) -> tuple[float, float]:
-    """Mean loss per clip and accuracy of ``model`` (in eval mode) on ``loader``. Notebook 04."""
+def _validation_sums(model, loader, device) -> list[float]:
+    """``[summed loss, correct predictions, clips]`` of ``model`` (in eval mode) on ``loader``."""
     model.eval()
     loss_sum, correct, seen = 0.0, 0, 0
     for waveforms, targets in loader:
@@ -123,51 +125,157 @@ def loss_and_accuracy(model, loader, device) -> tuple[float, float]:
         loss_sum += F.nll_loss(log_probs, targets, reduction="sum").item()
         correct += (log_probs.argmax(dim=1) == targets).sum().item()
         seen += len(targets)
-    return loss_sum / max(seen, 1), correct / max(seen, 1)
+    return [loss_sum, correct, seen]
 
 
-def fit(model, train_loader, config: TrainConfig, device, val_loader=None, progress: bool = True) -> dict:
+def _comparable(config: TrainConfig) -> dict:
+    """The settings a resumed run must share with the run that wrote the checkpoint."""
+    settings = {field.name: getattr(config, field.name) for field in fields(config)}
+    settings["augment"] = None if config.augment is None else repr(config.augment)  # its kind and settings
+    if config.schedule == "constant":
+        del settings["num_epochs"]  # more epochs continue a constant rate; a cosine would change its course
+    return settings
+
+
+def _rng_state(device) -> dict:
+    """The random generators training draws from: the CPU's and, on a GPU, that device's."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _resume(path: Path, config: TrainConfig, checkpoint_info: dict, context) -> dict:
+    """The checkpoint at ``path``, after checking that it was written by the same run."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved, now = state.get("config", {}), _comparable(config)
+    for key in now:
+        if saved.get(key) != now[key]:
+            raise DataError(
+                f"{path}: was trained with {key}={saved.get(key)!r}, not {now[key]!r}; "
+                "resume with the same settings or start afresh"
+            )
+    for key, value in {**checkpoint_info, "world_size": context.world_size}.items():
+        if state.get(key) != value:
+            raise DataError(f"{path}: its {key} differs from this run's; start afresh instead of resuming")
+    return state
+
+
+def fit(
+    model,
+    train_loader,
+    config: TrainConfig,
+    device,
+    val_loader=None,
+    progress: bool = True,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    checkpoint_info: dict | None = None,
+    context: distributed.Context | None = None,
+    on_epoch_end=None,
+) -> dict:
     """Train ``model`` for ``config.num_epochs`` on ``train_loader``; return the history. Notebook 04.
 
     Loaders yield ``(waveforms (batch, 1, 16000), targets (batch,))``. Every epoch: the shuffle is
     set from ``(config.seed, epoch)`` (:func:`set_epoch`), ``config.augment`` runs in front of the model
     on every training batch (never on validation), the optimizer steps on every batch and the
     schedule once at the end; with ``val_loader``, the model is measured on it after every epoch.
-    torch's global generator is seeded with ``config.seed`` at the start, so the same call gives the
-    same weights.
+    torch's generator is seeded with ``config.seed + rank`` at the start: the same call gives the same
+    weights, and each process of a distributed run draws its own augmentation.
 
     ``history`` has one value per epoch under "train_loss", "train_accuracy", "lr" (the rate used
     in that epoch), "epoch_seconds" and, with ``val_loader``, "val_loss" and "val_accuracy"; and
     one value per training batch under "batch_loss". Plot it with ``plot_loss_curve``.
+
+    For ``speechlib train`` and long runs (keyword arguments):
+
+    - ``checkpoint``: a file written atomically after every epoch: weights, optimizer and schedule
+      state, history, the epoch reached (the sampler's next epoch), every process's CPU (and CUDA)
+      random state, and ``checkpoint_info`` (e.g. ``model_name`` and ``labels``, which make it loadable
+      by :func:`load_model`). With ``resume=True`` and that file present, training continues after
+      its last epoch and ends with the weights an uninterrupted run gives, bit for bit; the file must
+      come from the same settings, ``checkpoint_info`` and number of processes, or :class:`DataError`.
+    - ``context``: a :class:`speechlib.distributed.Context` (default: the process group torchrun
+      started, if any). With several processes the model is wrapped in DistributedDataParallel,
+      which averages gradients; see :mod:`speechlib.distributed` for the augmentation and BatchNorm.
+      The loaders give each process its share (``DistributedSampler``); losses and accuracies in the
+      history are averaged over processes, so every process returns the same history.
+    - ``on_epoch_end(epoch, history)``: called in every process after each epoch (and its checkpoint).
     """
     loader_batch_size = getattr(train_loader, "batch_size", None)
     if loader_batch_size is not None and loader_batch_size != config.batch_size:
         raise ValueError(f"the training loader's batch size is {loader_batch_size}, the config's {config.batch_size}")
-    torch.manual_seed(config.seed)  # augmentation, dropout and unseeded shuffles draw from it
+    context = context or distributed.current(device)
+    checkpoint, checkpoint_info = Path(checkpoint) if checkpoint else None, checkpoint_info or {}
+    torch.manual_seed(config.seed + context.rank)  # augmentation, dropout and unseeded shuffles draw from it
     model.to(device)
+    # The augmentation runs outside the model (and outside DDP): its noise recordings are never sent
+    # between processes, and each process draws its own random changes.
     augment = config.augment.to(device).train() if config.augment is not None else None
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
     scheduler = make_scheduler(optimizer, config.schedule, config.num_epochs)
     history = {"train_loss": [], "train_accuracy": [], "lr": [], "epoch_seconds": [], "batch_loss": []}
     if val_loader is not None:
         history.update(val_loss=[], val_accuracy=[])
-    for epoch in tqdm(range(config.num_epochs), desc="epochs", disable=not progress):
+    start_epoch = 0
+    if resume and checkpoint is not None and checkpoint.is_file():
+        state = _resume(checkpoint, config, checkpoint_info, context)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng_states"][context.rank], device)
+        start_epoch, history = state["epoch"], state["history"]
+        if context.is_main:
+            print(f"resuming from {checkpoint} after epoch {start_epoch}")
+    trained = distributed.wrap(model, context)  # DDP with several processes, else the model itself
+
+    for epoch in tqdm(range(start_epoch, config.num_epochs), desc="epochs", disable=not (progress and context.is_main)):
         set_epoch(train_loader, epoch, config.seed)
         history["lr"].append(optimizer.param_groups[0]["lr"])
         started = time.perf_counter()
         batch_losses, accuracy = train_one_epoch(
-            model, train_loader, optimizer, device, progress, f"epoch {epoch + 1}", augment
+            trained, train_loader, optimizer, device, progress and context.is_main, f"epoch {epoch + 1}", augment
         )
-        history["epoch_seconds"].append(time.perf_counter() - started)
         if scheduler is not None:
             scheduler.step()  # once per epoch: the rate depends on the epoch, not on the batch
+        distributed.average_batch_norm(model, context)  # every process ends the epoch with the same model
+        history["epoch_seconds"].append(time.perf_counter() - started)
+        batch_losses = distributed.average(batch_losses, context)
         history["batch_loss"] += batch_losses
         history["train_loss"].append(sum(batch_losses) / max(len(batch_losses), 1))
-        history["train_accuracy"].append(accuracy)
+        history["train_accuracy"].append(distributed.average([accuracy], context)[0])
         if val_loader is not None:
-            val_loss, val_accuracy = loss_and_accuracy(model, val_loader, device)
-            history["val_loss"].append(val_loss)
-            history["val_accuracy"].append(val_accuracy)
+            loss_sum, correct, seen = distributed.total(_validation_sums(model, val_loader, device), context)
+            history["val_loss"].append(loss_sum / max(seen, 1))
+            history["val_accuracy"].append(correct / max(seen, 1))
+        if checkpoint is not None:
+            rng_states = distributed.gather(_rng_state(device), context)  # each process's own
+            if context.is_main:
+                atomic_save(
+                    {
+                        **checkpoint_info,
+                        "state_dict": {name: value.detach().cpu() for name, value in model.state_dict().items()},
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": None if scheduler is None else scheduler.state_dict(),
+                        "epoch": epoch + 1,
+                        "history": history,
+                        "config": _comparable(config),
+                        "world_size": context.world_size,
+                        "rng_states": rng_states,
+                    },
+                    checkpoint,
+                )
+            distributed.barrier(context)  # nobody goes on (or resumes) before the file is complete
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
     return history
 
 
@@ -187,7 +295,7 @@ def predict(model, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
 def top_k(model: torch.nn.Module, clip: torch.Tensor, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
     """The model's ``k`` most probable words for one clip ``(1, 16000)``, as ``(word, probability)``.
 
-    Taught in notebook 07.
+    Taught in notebook 10.
     """
     model.eval()
     device = next(model.parameters()).device
@@ -254,9 +362,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several types for a truncated or foreign file
-        raise ValueError(f"{path}: not a readable speechlib model ({error})") from error
+        # torch's own message runs to several lines and suggests weights_only=False: name the type only
+        raise DataError(f"{path}: not a readable speechlib model ({type(error).__name__} from torch.load)") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "model_name" not in checkpoint:
-        raise ValueError(f"{path}: not a speechlib model file (no model_name/state_dict)")
+        raise DataError(f"{path}: not a speechlib model file (no model_name/state_dict)")
     return checkpoint
 
 

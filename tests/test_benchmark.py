@@ -3,8 +3,12 @@ asserted: speed is measured by the script, not by tests)."""
 
 import json
 
-from speechlib import benchmark
+import pytest
+
+import benchmark
 from speechlib.cache import load_cache
+
+pytestmark = pytest.mark.slow  # a measuring child process per figure
 
 
 def test_benchmark_runs_both_pipelines_on_one_tree(tmp_path, monkeypatch):

@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import torch
 import torchaudio.functional as AF
 
 import speechlib
+from conftest import free_port
 from speechlib.data import BUNDLED_ROOT, REPO_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,21 +56,19 @@ LAB_SETTINGS = {
     "docmanager-extension/plugin": {"autosave": False},
 }
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install chromium`"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+pytestmark = [
+    pytest.mark.slow,  # starts JupyterLab and Chromium
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install chromium`",
+    ),
+]
 
 
 def first_test_clip(word: str) -> Path:
     """The first clip of ``word`` in the bundled testing list: a voice no model here was trained on."""
     test_list = (BUNDLED_ROOT / "testing_list.txt").read_text().split()
-    return BUNDLED_ROOT / sorted(name for name in test_list if name.startswith(word + "/"))[0]
+    return BUNDLED_ROOT / min(name for name in test_list if name.startswith(word + "/"))
 
 
 def make_fake_microphone_wav(clip_path: Path, path: Path) -> Path:

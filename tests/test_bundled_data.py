@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from speechlib import SpeechCommands
-from speechlib.data import BUNDLED_ROOT
-from speechlib.synth import WORDS, read_manifest, speaker_of, which_set
+from speechlib.data import BUNDLED_ROOT, WORDS
+from synth import read_manifest, speaker_of, which_set
 
 ROOT = BUNDLED_ROOT
 
@@ -36,7 +36,7 @@ def test_manifest_matches_every_file():
 
 def test_all_35_words_with_many_clips_each(clips):
     per_word = {word: sum(name.startswith(f"{word}/") for name in clips) for word in WORDS}
-    assert len(WORDS) == 35 and sorted(p.name for p in ROOT.iterdir() if p.is_dir() and p.name[0] != "_") == WORDS
+    assert len(WORDS) == 35 and sorted(p.name for p in ROOT.iterdir() if p.is_dir() and p.name[0] != "_") == list(WORDS)
     assert min(per_word.values()) >= 100
 
 
@@ -96,7 +96,7 @@ def test_background_noise_files(clips):
 @pytest.mark.parametrize("subset", ["training", "validation", "testing"])
 def test_speechcommands_loads_each_subset(subset, clips):
     dataset = SpeechCommands(root=ROOT, subset=subset, verbose=False)
-    assert len(dataset) > 0 and dataset.labels == WORDS
+    assert len(dataset) > 0 and dataset.labels == list(WORDS)
     waveform, sample_rate, label, speaker_id, utterance = dataset[len(dataset) // 2]
     assert waveform.shape[0] == 1 and waveform.shape[1] <= 16000 and sample_rate == 16000
     assert label in WORDS and re.fullmatch(r"[0-9a-f]{8}", speaker_id) and utterance >= 0

@@ -1,5 +1,5 @@
 """speechlib.cache: decoded once, equal to direct decoding, rebuilt when the data changes,
-never trusted half-built; ClipLoader batches, shuffling and rank sharding."""
+never trusted half-built; CachedClips served by the stock DataLoader and DistributedSampler."""
 
 import os
 from pathlib import Path
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from torch.utils.data import DataLoader
 
+from conftest import write_tone_tree
 from speechlib import SpeechCommands, pad_trim, read_clip
-from speechlib.benchmark import write_tone_tree
-from speechlib.cache import MARKER, ClipLoader, cache_home, load_cache
+from speechlib.cache import MARKER, CachedClips, cache_home, load_cache
 from speechlib.data import REPO_DIR, DataError
 
 WORDS = ["yes", "no", "up"]
@@ -38,7 +39,7 @@ def test_cache_equals_direct_decoding(extension, tmp_path, cache_dir):
     assert cache.targets.tolist() == dataset.targets and cache.speakers == dataset.speakers
     assert cache.lengths.tolist() == dataset.clip_lengths().tolist()
     assert (cache.lengths < 16000).any() and cache.waveforms.shape == (120, 16000)
-    waveforms, targets = cache.batch(np.arange(len(cache)))  # (120, 1, 16000)
+    waveforms, targets = next(iter(DataLoader(CachedClips(cache), batch_size=len(cache))))  # (120, 1, 16000)
     for i, relative_path in enumerate(dataset.files):
         assert torch.equal(waveforms[i], pad_trim(read_clip(tree / relative_path))), relative_path
     assert targets.tolist() == dataset.targets
@@ -126,42 +127,67 @@ def small_cache(tmp_path, cache_dir):
     return load_cache(tree, progress=False, verbose=False)
 
 
-def test_loader_covers_the_subset_once(small_cache):
-    loader = ClipLoader(small_cache, "training", batch_size=16)
+def test_items_are_the_cached_clips_in_the_order_asked(small_cache):
+    clips = CachedClips(small_cache, "testing")
+    rows = small_cache.indices("testing")
+    indices = [5, 0, 3, 3, 1]  # unsorted, one repeated: read in row order, returned as asked
+    items = clips.__getitems__(indices)
+    for index, (waveform, target) in zip(indices, items):
+        assert waveform.shape == (1, 16000) and waveform.dtype == torch.float32
+        assert torch.equal(waveform[0], torch.from_numpy(small_cache.waveforms[rows[index]] / 32768).float())
+        assert target == small_cache.targets[rows[index]]
+    single_waveform, single_target = clips[3]
+    assert torch.equal(single_waveform, items[2][0]) and single_target == items[2][1]
+    assert len(clips) == len(rows) > 0 and repr(clips) == f"CachedClips(clips={len(rows)}, labels=3)"
+
+
+class CountingReads:
+    """Stands in for the memory-mapped array and counts how often it is indexed."""
+
+    def __init__(self, array):
+        self.array, self.reads = array, 0
+
+    def __getitem__(self, rows):
+        self.reads += 1
+        return self.array[rows]
+
+
+def test_the_stock_loader_reads_each_batch_at_once_and_covers_the_subset_once(small_cache):
+    clips = CachedClips(small_cache, "training")
+    small_cache.waveforms = CountingReads(small_cache.waveforms)
+    loader = DataLoader(clips, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0))
     batches = list(loader)
-    assert len(batches) == len(loader) == -(-len(small_cache.indices("training")) // 16)
+    assert small_cache.waveforms.reads == len(batches) == len(loader) == -(-len(clips) // 16)
     assert all(w.shape == (len(t), 1, 16000) and w.dtype == torch.float32 for w, t in batches)
+    assert all(t.dtype == torch.int64 for _, t in batches)
     seen = torch.cat([t for _, t in batches])
     assert sorted(seen.tolist()) == sorted(small_cache.targets[small_cache.indices("training")].tolist())
+    first = torch.cat([w for w, _ in batches])
+    assert sorted(first.sum(dim=(1, 2)).tolist()) == sorted(  # every clip once, whatever the order
+        torch.from_numpy(small_cache.waveforms.array[clips.rows] / 32768).float().sum(dim=1).tolist()
+    )
 
 
-def test_shuffle_depends_only_on_seed_and_epoch(small_cache):
-    def epoch_targets(seed, epoch):
-        loader = ClipLoader(small_cache, None, batch_size=8, shuffle=True, seed=seed)
-        loader.set_epoch(epoch)
-        return [w.sum().item() for w, _ in loader]
-
-    assert epoch_targets(0, 3) == epoch_targets(0, 3)
-    assert epoch_targets(0, 3) != epoch_targets(0, 4)
-    assert epoch_targets(0, 3) != epoch_targets(1, 3)
-
-
-def test_ranks_split_an_epoch_like_distributed_sampler(small_cache):
-    rows = small_cache.indices(None)  # 100 clips over 3 ranks: 34 each, 2 repeated
+def test_distributed_sampler_shares_an_epoch_and_the_batches_follow_its_order(small_cache):
+    clips = CachedClips(small_cache)  # 100 clips over 3 ranks: 34 each, 2 repeated
     shares = []
     for rank in range(3):
-        loader = ClipLoader(small_cache, None, batch_size=10, shuffle=True, seed=5, rank=rank, world_size=3)
-        loader.set_epoch(2)
-        shares.append(loader._my_rows())
-        assert len(loader) == 4
-    assert all(len(share) == 34 for share in shares)
-    assert set(np.concatenate(shares)) == set(rows)
-    sampler = torch.utils.data.DistributedSampler(range(100), num_replicas=3, rank=1, shuffle=True, seed=5)
-    sampler.set_epoch(2)
-    assert shares[1].tolist() == rows[list(sampler)].tolist()
+        sampler = torch.utils.data.DistributedSampler(clips, num_replicas=3, rank=rank, shuffle=True, seed=5)
+        sampler.set_epoch(2)
+        loader = DataLoader(clips, batch_size=10, sampler=sampler)
+        targets = torch.cat([t for _, t in loader])
+        assert len(loader) == 4 and targets.tolist() == clips.targets[list(sampler)].tolist()
+        shares += list(sampler)
+    assert len(shares) == 102 and set(shares) == set(range(100))
 
 
-def test_label_map(small_cache):
-    loader = ClipLoader(small_cache, None, batch_size=200, label_map=np.array([10, 20, 30]))
-    _, targets = next(iter(loader))
-    assert set(targets.tolist()) == {10, 20, 30}
+def test_rows_and_labels(small_cache):
+    rows = np.array([7, 2, 50])
+    clips = CachedClips(small_cache, rows=rows, labels=["zero", *sorted(WORDS, reverse=True)])
+    assert clips.labels == ["zero", "yes", "up", "no"]
+    for (_, target), row in zip((clips[i] for i in range(3)), rows):
+        assert clips.labels[target] == small_cache.labels[small_cache.targets[row]]
+    with pytest.raises(DataError, match="words not among the labels given: yes"):
+        CachedClips(small_cache, labels=["no", "up"])
+    with pytest.raises(ValueError, match="a subset or rows, not both"):
+        CachedClips(small_cache, "training", rows=rows)

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechlib import center_on_loudest, cli, commands, load_model, read_clip
+from conftest import write_tone_tree
+from speechlib import center_on_loudest, cli, load_model, read_clip
 from speechlib import data as speechlib_data
-from speechlib.benchmark import write_tone_tree
 
 WORDS = ["down", "no", "up", "yes"]
 
@@ -31,6 +31,7 @@ def speechlib(*argv) -> int:
     return cli.main([str(a) for a in argv])
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_train_evaluate_predict(tree, tmp_path, capsys):
     out = tmp_path / "models" / "simplenet.pt"
     assert (
@@ -41,7 +42,7 @@ def test_train_evaluate_predict(tree, tmp_path, capsys):
     )
     assert out.is_file() and (tmp_path / "models" / "simplenet.pt.ckpt").is_file()
     metrics = json.loads((tmp_path / "models" / "simplenet.json").read_text())
-    assert len(metrics["history"]["epoch_loss"]) == 2
+    assert len(metrics["history"]["train_loss"]) == len(metrics["history"]["val_accuracy"]) == 2
     assert set(metrics["testing"]["per_class"]) == set(WORDS)
     assert 0.0 <= metrics["validation"]["accuracy"] <= 1.0
 
@@ -66,13 +67,14 @@ def test_train_evaluate_predict(tree, tmp_path, capsys):
         assert guesses[0][0] == labels[expected]
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_predict_listens_to_the_loudest_second_of_a_long_recording(tree, tmp_path, capsys):
     out = tmp_path / "cnn.pt"
     assert (
         speechlib("train", "--model", "cnn", "--data", tree, "--epochs", 1, "--batch-size", 32, "--out", out, "--quiet")
         == 0
     )
-    word = read_clip(sorted((tree / "up").iterdir())[0])  # (1, <= 16000)
+    word = read_clip(min((tree / "up").iterdir()))  # (1, <= 16000)
     recording = torch.zeros(1, 48000)  # 3 s: silence, then the word near the end, as people record
     recording[:, 30000 : 30000 + word.shape[-1]] = word
     path = tmp_path / "long.wav"
@@ -91,6 +93,7 @@ def test_predict_listens_to_the_loudest_second_of_a_long_recording(tree, tmp_pat
     assert not np.allclose(probabilities.numpy(), silent_start.numpy(), atol=1e-3)  # the choice matters
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 @pytest.mark.parametrize("model_name", ["simplenet", "cnn"])
 def test_resume_gives_the_same_weights(tree, tmp_path, model_name):
     straight, resumed = tmp_path / "straight.pt", tmp_path / "resumed.pt"
@@ -102,11 +105,12 @@ def test_resume_gives_the_same_weights(tree, tmp_path, model_name):
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for name in a["state_dict"]:
         assert torch.equal(a["state_dict"][name], b["state_dict"][name]), name
-    assert a["history"]["epoch_loss"] == b["history"]["epoch_loss"]
+    assert a["history"]["batch_loss"] == b["history"]["batch_loss"]
     one_epoch = torch.load(tmp_path / "resumed.pt.ckpt", weights_only=True)
     assert one_epoch["epoch"] == 2
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_resume_refuses_other_settings(tree, tmp_path, capsys):
     out = tmp_path / "m.pt"
     assert speechlib("train", "--data", tree, "--epochs", 1, "--batch-size", 32, "--out", out, "--quiet") == 0
@@ -126,6 +130,7 @@ def subset_tree(tree, words, destination):
     return destination
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_evaluate_on_a_subset_of_words_maps_labels(tree, tmp_path, capsys):
     out = tmp_path / "m.pt"
     assert speechlib("train", "--data", tree, "--epochs", 2, "--batch-size", 16, "--out", out, "--quiet") == 0
@@ -143,6 +148,7 @@ def test_evaluate_on_a_subset_of_words_maps_labels(tree, tmp_path, capsys):
     assert "words unknown to" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains with `speechlib train`
 def test_clear_errors(tree, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         speechlib("train", "--model", "transformer", "--data", tree)
@@ -155,7 +161,7 @@ def test_clear_errors(tree, tmp_path, monkeypatch, capsys):
     assert speechlib("train", "--data", "real", "--epochs", 1) == 1
     assert "run `speechlib download`" in capsys.readouterr().err
 
-    assert speechlib("evaluate", tmp_path / "missing.pt", "--data", tree) == 1
+    assert speechlib("evaluate", tmp_path / "missing.pt", "--data", tree) == 2  # an argument error
     assert "missing.pt: no such model file" in capsys.readouterr().err
 
     not_audio = tmp_path / "notes.wav"
@@ -174,10 +180,3 @@ def test_help_explains_each_command(command, capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "usage: speechlib" in text and len(text) > 300
-
-
-def test_cosine_schedule_decays_from_lr_towards_zero():
-    rates = [commands.epoch_learning_rate(0.01, epoch, 4, "cosine") for epoch in range(4)]
-    assert rates[0] == 0.01 and rates[2] == pytest.approx(0.005)
-    assert all(a > b > 0 for a, b in zip(rates, rates[1:]))
-    assert commands.epoch_learning_rate(0.01, 3, 4, "constant") == 0.01

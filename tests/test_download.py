@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -22,6 +21,7 @@ import pytest
 import soundfile as sf
 
 import speechlib
+from conftest import free_port
 from speechlib import cli, download
 from speechlib.data import DataError, real_root
 from speechlib.download import DownloadError, download_speech_commands
@@ -278,9 +278,7 @@ def test_416_on_a_too_long_part_restarts(server, tmp_path):
 
 def test_unreachable_server_gives_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("no_proxy", "*")
-    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
-        probe.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{probe.getsockname()[1]}/speech_commands_v0.02.tar.gz"
+    url = f"http://127.0.0.1:{free_port()}/speech_commands_v0.02.tar.gz"  # nothing listens there
     with pytest.raises(DownloadError) as error:
         download_speech_commands("v0.02", tmp_path, url=url, sha256=ARCHIVE_SHA256, progress=False)
     assert url in str(error.value) and "could not connect" in str(error.value)

@@ -1,12 +1,12 @@
-"""speechlib.experiments: holding out whole engines selects exactly their clips; bad speakers.csv is named."""
+"""tools/experiments.py: holding out whole engines selects exactly their clips; bad speakers.csv is named."""
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from experiments import rows_loader, select_rows, speaker_engines
 from speechlib.cache import load_cache
 from speechlib.data import DataError
-from speechlib.experiments import rows_loader, select_rows, speaker_engines
 
 # speaker -> (engine, split list it is in; None: training)
 SPEAKERS = {

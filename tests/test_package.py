@@ -2,10 +2,12 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import speechlib
+from conftest import TOOLS_DIR
 
 
 @pytest.mark.parametrize("name", speechlib.__all__)
@@ -18,7 +20,22 @@ def test_every_advertised_name_resolves_to_its_module(name):
 def test_submodules_are_reachable_as_attributes_and_unknown_names_fail_clearly():
     assert speechlib.data.REPO_DIR.is_dir()  # the notebooks write speechlib.data.REPO_DIR after `import speechlib`
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
-        speechlib.no_such_name
+        speechlib.__getattr__("no_such_name")  # what `speechlib.no_such_name` calls
+
+
+def test_maintainer_tools_live_outside_the_package():
+    # python tools/synth.py, tools/benchmark.py, tools/experiments.py: a learner's `import speechlib` never needs them
+    package_dir = Path(speechlib.__file__).parent
+    for name in ("synth", "benchmark", "experiments"):
+        assert not (package_dir / f"{name}.py").exists(), name
+        assert (TOOLS_DIR / f"{name}.py").is_file(), name
+
+
+def test_the_words_are_the_35_of_speech_commands_sorted():
+    assert len(speechlib.WORDS) == len(set(speechlib.WORDS)) == 35
+    assert list(speechlib.WORDS) == sorted(speechlib.WORDS) and {"yes", "no", "marvin", "sheila"} <= set(
+        speechlib.WORDS
+    )
 
 
 def test_the_cache_and_the_cli_do_not_import_plotting_or_widgets():

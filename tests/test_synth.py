@@ -9,7 +9,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechlib import SpeechCommands, synth
+import synth
+from speechlib import SpeechCommands
+from speechlib.augment import change_speed
 
 
 def tone_engine(recipe, requests, workdir):
@@ -124,7 +126,7 @@ def test_effects_keep_shape_dtype_and_range(seed):
 def test_speed_change_shifts_pitch():
     t = torch.arange(16000) / synth.SAMPLE_RATE
     waveform = torch.sin(2 * torch.pi * 500 * t).unsqueeze(0)
-    faster = synth.change_speed(waveform, 1.1)
+    faster = change_speed(waveform, 1.1)
     peak_hz = torch.fft.rfft(faster[0]).abs().argmax().item() * synth.SAMPLE_RATE / faster.shape[1]
     assert abs(peak_hz - 550) < 5
 
@@ -211,3 +213,14 @@ def test_generate_replaces_an_old_set_only_when_done(tmp_path):
     (root / "stale.txt").write_text("from an older run")
     _generate(root)
     assert not (root / "stale.txt").exists() and (root / "SHA256SUMS").is_file()
+
+
+def test_generating_leaves_the_callers_torch_threads_alone(tmp_path):
+    # render_speaker runs with one thread (workers side by side), then gives the caller back its setting
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _generate(tmp_path / "set")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from speechlib import (
+    CNN,
     SimpleNet,
     TrainConfig,
     confusion_matrix,
@@ -164,6 +165,78 @@ def test_fit_augments_training_batches_only():
     fit(Watched(num_classes=4), tiny_loader(), config, CPU, val_loader=tiny_loader(), progress=False)
     assert len(largest[True]) == 4 and all(value > 99 for value in largest[True])
     assert len(largest[False]) == 4 and all(value < 2 for value in largest[False])
+
+
+class Interrupted:
+    """A loader that stops the run, as Ctrl-C would, at the second batch of epoch ``stop_epoch``."""
+
+    def __init__(self, loader, stop_epoch):
+        self.loader, self.stop_epoch, self.epoch, self.batch_size = loader, stop_epoch, -1, loader.batch_size
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.epoch += 1
+        for index, batch in enumerate(self.loader):
+            if self.epoch == self.stop_epoch and index == 1:
+                raise KeyboardInterrupt
+            yield batch
+
+
+def test_resume_after_an_interruption_gives_the_same_weights_bit_for_bit(tmp_path):
+    """Shuffling, augmentation, dropout-like draws and the cosine schedule all continue where they stopped."""
+
+    def run(loader, **resume_arguments):
+        torch.manual_seed(0)
+        model = CNN(num_classes=4)  # BatchNorm statistics and SpecAugment masks too
+        augment = WaveformAugment(noise=torch.randn(2, 20000, generator=torch.Generator().manual_seed(2)) * 0.1)
+        config = TrainConfig(
+            num_epochs=3, batch_size=4, optimizer="adamw", lr=3e-3, schedule="cosine", augment=augment, seed=5
+        )
+        history = fit(model, loader, config, CPU, tiny_loader(batch_size=8), progress=False, **resume_arguments)
+        return model.state_dict(), history
+
+    checkpoint = tmp_path / "run.ckpt"
+    weights, history = run(tiny_loader(batch_size=4, shuffle=True))
+    with pytest.raises(KeyboardInterrupt):
+        run(Interrupted(tiny_loader(batch_size=4, shuffle=True), stop_epoch=2), checkpoint=checkpoint)
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["epoch"] == 2 and len(saved["history"]["train_loss"]) == 2
+    assert saved["rng_states"][0]["cpu"].dtype == torch.uint8
+
+    resumed_weights, resumed_history = run(tiny_loader(batch_size=4, shuffle=True), checkpoint=checkpoint, resume=True)
+    for name in weights:
+        assert torch.equal(weights[name], resumed_weights[name]), name
+    for key in ("batch_loss", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
+        assert resumed_history[key] == history[key], key
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
+    checkpoint = tmp_path / "run.ckpt"
+    config = TrainConfig(num_epochs=1, batch_size=8, lr=1e-3)
+    fit(SimpleNet(num_classes=4), tiny_loader(), config, CPU, progress=False, checkpoint=checkpoint)
+    more_epochs = TrainConfig(num_epochs=2, batch_size=8, lr=1e-3)  # a constant rate can go on longer
+    history = fit(
+        SimpleNet(num_classes=4), tiny_loader(), more_epochs, CPU, progress=False, checkpoint=checkpoint, resume=True
+    )
+    assert len(history["train_loss"]) == 2
+    other_rate = TrainConfig(num_epochs=2, batch_size=8, lr=1e-2)
+    with pytest.raises(ValueError, match=r"run.ckpt: was trained with lr=0.001, not 0.01"):
+        fit(
+            SimpleNet(num_classes=4), tiny_loader(), other_rate, CPU, progress=False, checkpoint=checkpoint, resume=True
+        )
+    with pytest.raises(ValueError, match="its labels differs"):
+        fit(
+            SimpleNet(num_classes=4),
+            tiny_loader(),
+            more_epochs,
+            CPU,
+            progress=False,
+            checkpoint=checkpoint,
+            resume=True,
+            checkpoint_info={"labels": ["a", "b", "c", "d"]},
+        )
 
 
 def test_train_one_epoch_is_the_plain_loop_on_the_same_seeded_batches():

@@ -1,6 +1,6 @@
 """How much faster is the cache? A reproducible benchmark on a full-size synthetic tree.
 
-    python -m speechlib.benchmark --tree /tmp/sc_full            # 105,829 clips, 3.2 GiB of WAV
+    python tools/benchmark.py --tree /tmp/sc_full            # 105,829 clips, 3.2 GiB of WAV
 
 The tree has the real v0.02 layout (35 word folders, split lists, ~10% clips shorter than 1 s);
 its audio is synthetic (a tone per word plus noise): a 16-bit WAV costs the same to decode
@@ -12,15 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from .data import CLIP_SAMPLES, SAMPLE_RATE
+from speechlib.data import CLIP_SAMPLES, SAMPLE_RATE, WORDS
 
-WORDS = ["backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero"]
 REAL_CLIPS = 105_829  # Speech Commands v0.02
 SHORT_SHARE = 0.10  # share of clips shorter than one second
 
@@ -60,7 +60,7 @@ def _write_word(job: tuple[str, str, int, int, int, int, str]) -> list[tuple[str
 def write_tone_tree(
     root: Path | str,
     clips: int,
-    words: list[str] = WORDS,
+    words: Sequence[str] = WORDS,
     num_speakers: int | None = None,
     seed: int = 0,
     extension: str = ".wav",
@@ -114,7 +114,7 @@ def reference_loader(dataset, kept: list[int], batch_size: int = 256, seed: int 
     """The tutorial's loader: batch 256, shuffled, a padding collate, num_workers=0 on CPU."""
     import torch
 
-    from .transforms import make_collate
+    from speechlib.transforms import make_collate
 
     labels = sorted(WORDS)
     generator = torch.Generator().manual_seed(seed)
@@ -148,6 +148,16 @@ def _peak_rss_gb() -> float:
     return (own + workers) / 2**20
 
 
+def speechlib_loader(tree: Path, batch_size: int, progress: bool = False):
+    """speechlib's side: the decoded cache's training clips in the stock ``DataLoader``, shuffled."""
+    import torch
+
+    from speechlib.cache import CachedClips, load_cache
+
+    clips = CachedClips(load_cache(tree, verbose=False, progress=progress), "training")
+    return torch.utils.data.DataLoader(clips, batch_size=batch_size, shuffle=True)
+
+
 def _first_batch(side: str, tree: Path, workdir: Path, batch_size: int) -> dict:
     import time
 
@@ -158,10 +168,7 @@ def _first_batch(side: str, tree: Path, workdir: Path, batch_size: int) -> dict:
         (workdir / "reference_kept.json").write_text(json.dumps(kept))
         waveforms, targets = next(iter(reference_loader(dataset, kept, batch_size)))
     else:
-        from .cache import ClipLoader, load_cache
-
-        cache = load_cache(tree, verbose=False)
-        waveforms, targets = next(iter(ClipLoader(cache, "training", batch_size, shuffle=True)))
+        waveforms, targets = next(iter(speechlib_loader(tree, batch_size, progress=True)))
     assert waveforms.shape == (batch_size, 1, CLIP_SAMPLES) and targets.shape == (batch_size,)
     return {"seconds": time.perf_counter() - started}
 
@@ -172,16 +179,14 @@ def _epoch(side: str, model_name: str | None, tree: Path, workdir: Path, batch_s
 
     import torch
 
-    from .models import build_model
-    from .training import train_one_epoch
+    from speechlib.models import build_model
+    from speechlib.training import train_one_epoch
 
     if side == "reference":
         kept = json.loads((workdir / "reference_kept.json").read_text())
         loader = reference_loader(reference_dataset(tree), kept, batch_size)
     else:
-        from .cache import ClipLoader, load_cache
-
-        loader = ClipLoader(load_cache(tree, verbose=False, progress=False), "training", batch_size, shuffle=True)
+        loader = speechlib_loader(tree, batch_size)
     started = time.perf_counter()
     if model_name is None:
         clips = sum(len(targets) for _, targets in loader)
@@ -190,7 +195,7 @@ def _epoch(side: str, model_name: str | None, tree: Path, workdir: Path, batch_s
         model = build_model(model_name, num_classes=len(WORDS))
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # as `speechlib train`
         train_one_epoch(model, loader, optimizer, torch.device("cpu"), progress=False)
-        clips = len(loader.dataset) if side == "reference" else len(loader.rows)
+        clips = len(loader.dataset)
     return {"seconds": time.perf_counter() - started, "clips": clips}
 
 
@@ -228,8 +233,7 @@ def _run_child(side: str, what: str, tree: Path, workdir: Path, batch_size: int)
     env = {**os.environ, "SPEECHLIB_CACHE": str(workdir / "cache")}
     command = [
         sys.executable,
-        "-m",
-        "speechlib.benchmark",
+        str(Path(__file__).resolve()),
         "--tree",
         str(tree),
         "--workdir",
@@ -336,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m speechlib.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python tools/benchmark.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--tree",

@@ -3,7 +3,7 @@
 Used by every notebook when the real set (2.3 GB, ``speechlib download``) is not there.
 Regenerate it with one command (see data/README.md for the apt-get line that installs the engines)::
 
-    python -m speechlib.synth --out data/bundled
+    python tools/synth.py --out data/bundled
 
 A *speaker* is a recipe: a TTS engine (espeak-ng, flite, festival), a voice, a variant, pitch and
 rate, plus per-speaker effects (speed/pitch shift, phone-like band-pass, reverb, level). Its id is
@@ -25,8 +25,9 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from .data import CLIP_SAMPLES, NOISE_FOLDER, SAMPLE_RATE
-
-WORDS = ["backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero"]
+from speechlib.augment import change_speed
+from speechlib.data import CLIP_SAMPLES, NOISE_FOLDER, SAMPLE_RATE, WORDS
 
 # From the real set's README: a speaker's clips all land in the same split, decided by a hash.
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M
@@ -114,7 +114,7 @@ def espeak_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path
     outputs = []
     for i, (text, rate_scale) in enumerate(requests):
         wav = workdir / f"{i}.wav"
-        words_per_minute = int(round(recipe["rate"] / rate_scale))
+        words_per_minute = round(recipe["rate"] / rate_scale)
         _run(
             [
                 "espeak-ng",
@@ -244,7 +244,7 @@ def make_speakers(num_speakers: int, seed: int, engine_shares: dict[str, float] 
     """``num_speakers`` distinct recipes. Engines get whole numbers of speakers in proportion to their shares."""
     rng = np.random.default_rng([seed, 0])
     engines = list(engine_shares)
-    counts = [int(round(num_speakers * engine_shares[e])) for e in engines]
+    counts = [round(num_speakers * engine_shares[e]) for e in engines]
     counts[0] += num_speakers - sum(counts)
     speakers, seen = [], set()
     for engine, count in zip(engines, counts):
@@ -276,12 +276,6 @@ def trim_silence(waveform: torch.Tensor, threshold: float = 0.02, margin: int = 
     start = max(int(loud[0]) - margin, 0)
     end = min(int(loud[-1]) + 1 + margin, waveform.shape[1])
     return waveform[:, start:end]
-
-
-def change_speed(waveform: torch.Tensor, speed: float) -> torch.Tensor:
-    """Play ``speed`` times faster (and higher), like a tape: resample and keep the sample rate."""
-    orig_freq = int(round(SAMPLE_RATE * speed / 100)) * 100  # multiples of 100 Hz keep the filter small
-    return AF.resample(waveform, orig_freq, SAMPLE_RATE)
 
 
 def reverb_impulse(decay_ms: float, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
@@ -329,7 +323,7 @@ def place_word(word: torch.Tensor, num_samples: int, rng: np.random.Generator, j
     free = num_samples - word.shape[1]
     if free < 0:
         raise ValueError(f"word of {word.shape[1]} samples does not fit in a clip of {num_samples}")
-    start = int(round(free / 2 + rng.normal(0, jitter_s * SAMPLE_RATE)))
+    start = round(free / 2 + rng.normal(0, jitter_s * SAMPLE_RATE))
     start = min(max(start, 0), free)
     clip = torch.zeros(1, num_samples)
     clip[:, start : start + word.shape[1]] = word
@@ -390,7 +384,7 @@ def clip_rng(seed: int, speaker: str, word: str, utterance: int) -> np.random.Ge
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def speaker_plan(speaker: dict, words: list[str], seed: int) -> list[tuple[str, int]]:
+def speaker_plan(speaker: dict, words: Sequence[str], seed: int) -> list[tuple[str, int]]:
     """Which (word, utterance number) a speaker says: most words, some of them twice."""
     rng = np.random.default_rng([seed, int(speaker["speaker_id"], 16)])
     plan = []
@@ -401,9 +395,27 @@ def speaker_plan(speaker: dict, words: list[str], seed: int) -> list[tuple[str, 
     return plan
 
 
-def render_speaker(speaker: dict, words: list[str], out_dir: Path, seed: int, engines: dict = ENGINES) -> list[dict]:
+@contextmanager
+def one_torch_thread():
+    """Run the block with one torch thread, then give the caller back its own setting.
+    Workers run side by side: one thread each (and the same arithmetic whatever the machine)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def render_speaker(
+    speaker: dict, words: Sequence[str], out_dir: Path, seed: int, engines: dict = ENGINES
+) -> list[dict]:
     """Synthesise, process and write every clip of one speaker. Returns one row per clip."""
-    torch.set_num_threads(1)  # workers run side by side: one thread each
+    with one_torch_thread():
+        return _render_speaker(speaker, words, out_dir, seed, engines)
+
+
+def _render_speaker(speaker: dict, words: Sequence[str], out_dir: Path, seed: int, engines: dict) -> list[dict]:
     plan = speaker_plan(speaker, words, seed)
     rngs = [clip_rng(seed, speaker["speaker_id"], word, n) for word, n in plan]
     requests = [(word, float(rng.uniform(0.92, 1.08))) for (word, _), rng in zip(plan, rngs)]  # tempo jitter
@@ -467,7 +479,7 @@ def generate(
     out: Path,
     seed: int = 0,
     num_speakers: int = 150,
-    words: list[str] = WORDS,
+    words: Sequence[str] = WORDS,
     workers: int = 2,
     engines: dict = ENGINES,
     progress: bool = True,
@@ -521,7 +533,7 @@ def generate(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m speechlib.synth",
+        prog="python tools/synth.py",
         description="Generate the bundled synthetic Speech Commands set (needs espeak-ng, flite, festival; "
         "see data/README.md). Same seed, same bytes.",
     )

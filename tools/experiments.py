@@ -1,7 +1,7 @@
 """Does the CNN recognise voices it never heard? Measured by holding out whole TTS engines of the
 bundled set. Reproduces the generalisation table of models/README.md. Taught in notebook 06.
 
-    python -m speechlib.experiments --epochs 12 --json models/experiments.json
+    python tools/experiments.py --epochs 12 --json models/experiments.json
 
 For each held-out engine (its speakers are in ``data/bundled/speakers.csv``) and each
 configuration in :data:`CONFIGS`, a fresh CNN is trained on the *training* clips of the other
@@ -13,34 +13,33 @@ from __future__ import annotations
 
 import argparse
 import csv
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
 
-from .augment import WaveformAugment, load_noise
-from .cache import ClipCache, ClipLoader, load_cache
-from .commands import write_json
-from .data import BUNDLED_ROOT, DataError, find_root
-from .device import pick_device
-from .models import CNN
-from .training import evaluate, train_one_epoch
+from speechlib.augment import WaveformAugment, load_noise
+from speechlib.cache import CachedClips, ClipCache, load_cache
+from speechlib.commands import write_json
+from speechlib.data import BUNDLED_ROOT, DataError, find_root
+from speechlib.device import pick_device
+from speechlib.models import CNN
+from speechlib.training import TrainConfig, evaluate, fit
 
 # What was tried, as switches of the CNN and the training loop.
 CONFIGS = {
-    "plain": dict(normalize=True, spec_augment=False, waveform_augment=False),
-    "no per-clip normalisation": dict(normalize=False, spec_augment=False, waveform_augment=False),
-    "SpecAugment only": dict(normalize=True, spec_augment=True, waveform_augment=False),
-    "waveform augmentation only": dict(normalize=True, spec_augment=False, waveform_augment=True),
-    "all augmentation": dict(normalize=True, spec_augment=True, waveform_augment=True),
+    "plain": {"normalize": True, "spec_augment": False, "waveform_augment": False},
+    "no per-clip normalisation": {"normalize": False, "spec_augment": False, "waveform_augment": False},
+    "SpecAugment only": {"normalize": True, "spec_augment": True, "waveform_augment": False},
+    "waveform augmentation only": {"normalize": True, "spec_augment": False, "waveform_augment": True},
+    "all augmentation": {"normalize": True, "spec_augment": True, "waveform_augment": True},
 }
 HELD_OUT_ENGINES = ("flite", "festival")  # espeak-ng has 65% of the speakers: holding it out leaves too little
 
 
 def speaker_engines(root: Path | str) -> dict[str, str]:
-    """``{speaker_id: engine}`` from ``root/speakers.csv`` (written by ``python -m speechlib.synth``)."""
+    """``{speaker_id: engine}`` from ``root/speakers.csv`` (written by ``python tools/synth.py``)."""
     path = Path(root) / "speakers.csv"
     if not path.is_file():
         raise DataError(f"{path}: not found (only the bundled synthetic set says which engine spoke each clip)")
@@ -70,38 +69,12 @@ def select_rows(
 
 def rows_loader(
     cache: ClipCache, rows: np.ndarray, batch_size: int = 64, shuffle: bool = False, seed: int = 0
-) -> ClipLoader:
-    """A :class:`ClipLoader` over any chosen ``rows`` of the cache (not only a whole split)."""
-    loader = ClipLoader(cache, None, batch_size=batch_size, shuffle=shuffle, seed=seed)
-    loader.rows = np.asarray(rows)
-    return loader
-
-
-def fit(
-    model: nn.Module,
-    loader: ClipLoader,
-    device,
-    num_epochs: int,
-    augment: nn.Module | None = None,
-    lr: float = 3e-3,
-    progress: bool = False,
-) -> dict:
-    """Train ``model`` with AdamW and a cosine learning-rate decay; ``augment`` (a
-    :class:`WaveformAugment`) runs in front of it on every batch. Returns loss and seconds per epoch."""
-    trained = nn.Sequential(augment, model) if augment is not None else model  # augment has no weights
-    trained.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_epochs)
-    history = {"epoch_loss": [], "train_accuracy": [], "epoch_seconds": []}
-    for epoch in range(num_epochs):
-        loader.set_epoch(epoch)  # a new shuffle every epoch, the same one for the same seed
-        started = time.perf_counter()
-        losses, accuracy = train_one_epoch(trained, loader, optimizer, device, progress, f"epoch {epoch + 1}")
-        scheduler.step()
-        history["epoch_seconds"].append(time.perf_counter() - started)
-        history["epoch_loss"].append(sum(losses) / len(losses))
-        history["train_accuracy"].append(accuracy)
-    return history
+) -> DataLoader:
+    """A ``DataLoader`` over any chosen ``rows`` of the cache (not only a whole split); shuffled from
+    (seed, epoch) by a one-process ``DistributedSampler``, which :func:`speechlib.fit` tells the epoch."""
+    clips = CachedClips(cache, rows=rows)
+    sampler = DistributedSampler(clips, num_replicas=1, rank=0, shuffle=True, seed=seed) if shuffle else None
+    return DataLoader(clips, batch_size=batch_size, sampler=sampler)
 
 
 def run_held_out(
@@ -119,7 +92,24 @@ def run_held_out(
     model = CNN(num_classes=len(cache.labels), spec_augment=config["spec_augment"], normalize=config["normalize"])
     augment = WaveformAugment(noise=noise) if config["waveform_augment"] else None
     train_rows = select_rows(cache, engines, "training", drop={held_out})
-    history = fit(model, rows_loader(cache, train_rows, shuffle=True, seed=seed), device, num_epochs, augment)
+    # AdamW and a cosine decay of the learning rate over the run
+    config = TrainConfig(
+        num_epochs=num_epochs,
+        batch_size=64,
+        optimizer="adamw",
+        lr=3e-3,
+        weight_decay=1e-2,
+        schedule="cosine",
+        augment=augment,
+        seed=seed,
+    )
+    history = fit(
+        model,
+        rows_loader(cache, train_rows, config.batch_size, shuffle=True, seed=seed),
+        config,
+        device,
+        progress=False,
+    )
     unseen = evaluate(
         model, rows_loader(cache, select_rows(cache, engines, None, keep={held_out})), device, cache.labels
     )
@@ -138,7 +128,7 @@ def run_held_out(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m speechlib.experiments", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/experiments.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="dataset root with speakers.csv (default: data/bundled)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per training run (default 12)")
     parser.add_argument(
