@@ -32,6 +32,7 @@ _MODULE_OF = {
     "count_parameters": "models",
     # plots.py
     "plot_confusion_matrix": "plots",
+    "plot_history": "plots",
     "plot_label_counts": "plots",
     "plot_length_histogram": "plots",
     "plot_loss_curve": "plots",

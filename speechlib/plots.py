@@ -124,10 +124,37 @@ def plot_loss_curve(history, ax=None, smooth: int = 10, title: str | None = "tra
     return ax
 
 
+def plot_history(history, axes=None, title: str | None = None):
+    """Loss (left) and accuracy (right) per epoch, training and validation together. Notebook 04.
+
+    ``history`` is what :func:`speechlib.fit` returns: ``"train_loss"`` and ``"train_accuracy"``, and
+    ``"val_loss"`` and ``"val_accuracy"`` when it was given a validation loader. The training numbers
+    are means over the epoch (the weights changed during it), the validation ones are measured after it.
+    ``axes`` is a pair of Axes (loss, accuracy), or None for a new figure; the pair is returned.
+    A training curve that keeps improving while the validation curve stalls or turns is overfitting.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3))
+    loss_ax, accuracy_ax = axes
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    for ax, key, ylabel in ((loss_ax, "loss", "loss (nll)"), (accuracy_ax, "accuracy", "accuracy")):
+        ax.plot(epochs, _numpy(history[f"train_{key}"]), "o-", label="training")
+        if f"val_{key}" in history:
+            ax.plot(epochs, _numpy(history[f"val_{key}"]), "s-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_xticks(epochs)
+        ax.legend()
+    accuracy_ax.set_ylim(0, 1)
+    if title:
+        loss_ax.figure.suptitle(title)
+    return axes
+
+
 def plot_confusion_matrix(
     matrix, labels: list[str], ax=None, normalize: bool = True, title: str | None = "confusion matrix"
 ):
-    """``matrix[true, predicted]`` as an image: a perfect model lights only the diagonal. Notebook 05.
+    """``matrix[true, predicted]`` as an image: a perfect model lights only the diagonal. Notebooks 05 and 07.
 
     With ``normalize`` each row is divided by its total, so every word's row reads as shares of
     its clips (words with more clips do not look brighter).

@@ -1,7 +1,7 @@
-"""Notebooks 07 and 01 in a real browser: JupyterLab driven through Playwright in Debian's Chromium.
+"""Notebooks 10 and 01 in a real browser: JupyterLab driven through Playwright in Debian's Chromium.
 
 Chromium's fake microphone plays a WAV of a spoken word (a bundled *test* clip, never trained on), the
-recorder widget of notebook 07 records it, and the word must be among the model's top 3 in the page.
+recorder widget of notebook 10 records it, and the word must be among the model's top 3 in the page.
 Screenshots go to tests/artifacts/browser/. Needs `apt-get install chromium`; never downloads a browser.
 """
 
@@ -29,11 +29,11 @@ from conftest import free_port
 from speechlib.data import BUNDLED_ROOT, REPO_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
-MODEL_PATH = REPO_DIR / "models" / "cnn.pt"  # the model notebook 07 loads
+MODEL_PATH = REPO_DIR / "models" / "cnn.pt"  # the model notebook 10 loads
 ARTIFACTS = REPO_DIR / "tests" / "artifacts" / "browser"
-NOTEBOOK_07 = "07_your_own_voice.ipynb"
+NOTEBOOK_10 = "10_your_own_voice.ipynb"
 NOTEBOOK_01 = "01_loading_the_dataset.ipynb"
-WORD = "no"  # the fake microphone says it: another word than notebook 07's example ("yes")
+WORD = "no"  # the fake microphone says it: another word than notebook 10's example ("yes")
 FAKE_MIC_RATE = 48000  # what most sound cards record at; Chromium converts it to its own rate
 CHROMIUM_ARGS = [
     # root, no network, no GPU: only what a test needs
@@ -96,11 +96,11 @@ def fake_microphone_wav(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def jupyter_lab(tmp_path_factory):
-    """JupyterLab on 127.0.0.1 serving copies of notebooks 01 and 07; yields (base_url, token)."""
+    """JupyterLab on 127.0.0.1 serving copies of notebooks 01 and 10; yields (base_url, token)."""
     home = tmp_path_factory.mktemp("lab")
     root = home / "notebooks"
     root.mkdir()
-    for name in (NOTEBOOK_01, NOTEBOOK_07):  # copies: the stored notebooks are never touched
+    for name in (NOTEBOOK_01, NOTEBOOK_10):  # copies: the stored notebooks are never touched
         shutil.copy(REPO_DIR / "notebooks" / name, root / name)
     for name, values in LAB_SETTINGS.items():
         settings_file = home / "settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
@@ -206,8 +206,8 @@ def wait_until_done(page, notebook: str, timeout_ms: int = 90_000) -> None:
 
 
 def test_recorder_hears_the_fake_microphone(page, jupyter_lab):
-    open_and_run_all(page, jupyter_lab, NOTEBOOK_07)
-    wait_until_done(page, NOTEBOOK_07)
+    open_and_run_all(page, jupyter_lab, NOTEBOOK_10)
+    wait_until_done(page, NOTEBOOK_10)
     recorder = page.locator(".speechlib-recorder")
     status = recorder.locator(".speechlib-status")
     assert status.inner_text().startswith("yes_48k.wav:")  # the notebook showed its example first
@@ -216,8 +216,8 @@ def test_recorder_hears_the_fake_microphone(page, jupyter_lab):
     status.filter(has_text=re.compile(r"^recording: ")).wait_for(timeout=30_000)
     recorder.locator("img.speechlib-plot").wait_for()
     recorder.scroll_into_view_if_needed()
-    recorder.screenshot(path=ARTIFACTS / "07_recorder.png")
-    page.screenshot(path=ARTIFACTS / "07_window.png")
+    recorder.screenshot(path=ARTIFACTS / "10_recorder.png")
+    page.screenshot(path=ARTIFACTS / "10_window.png")
 
     assert recorder.locator(".speechlib-error").count() == 0
     top3 = recorder.locator(".speechlib-top3 li").all_inner_texts()  # e.g. ["no 91.0%", "go 3.2%", "down 1.1%"]
@@ -227,8 +227,8 @@ def test_recorder_hears_the_fake_microphone(page, jupyter_lab):
 
 
 def test_recorder_explains_a_denied_or_missing_microphone_and_takes_a_file(page, jupyter_lab, fake_microphone_wav):
-    open_and_run_all(page, jupyter_lab, NOTEBOOK_07)
-    wait_until_done(page, NOTEBOOK_07)
+    open_and_run_all(page, jupyter_lab, NOTEBOOK_10)
+    wait_until_done(page, NOTEBOOK_10)
     recorder = page.locator(".speechlib-recorder")
     error = recorder.locator(".speechlib-error")
     # What the browser does when the user blocks the microphone, or there is none
@@ -243,12 +243,12 @@ def test_recorder_explains_a_denied_or_missing_microphone_and_takes_a_file(page,
         error.filter(has_text=message).wait_for(timeout=10_000)
         assert recorder.locator(".speechlib-top3 li").count() == 0  # no stale guesses next to an error
         assert recorder.locator("img.speechlib-plot").is_hidden() and recorder.locator("audio").is_hidden()
-    recorder.screenshot(path=ARTIFACTS / "07_recorder_no_microphone.png")
+    recorder.screenshot(path=ARTIFACTS / "10_recorder_no_microphone.png")
 
     recorder.locator("input[type=file]").set_input_files(fake_microphone_wav)  # "or classify a file"
     uploaded = re.compile(rf"^{re.escape(fake_microphone_wav.name)}: [\d.]+ s at {FAKE_MIC_RATE} Hz")
     recorder.locator(".speechlib-status").filter(has_text=uploaded).wait_for()
-    recorder.screenshot(path=ARTIFACTS / "07_recorder_file.png")
+    recorder.screenshot(path=ARTIFACTS / "10_recorder_file.png")
     assert error.count() == 0
     top3 = recorder.locator(".speechlib-top3 li").all_inner_texts()
     assert WORD in [line.split()[0] for line in top3], f"{WORD!r} is not in the widget's top 3: {top3}"

@@ -11,6 +11,7 @@ import torch
 
 from speechlib import (
     plot_confusion_matrix,
+    plot_history,
     plot_label_counts,
     plot_length_histogram,
     plot_loss_curve,
@@ -79,3 +80,28 @@ def test_plot_length_histogram_counts_every_clip():
     ax = plot_length_histogram(lengths, 16000, bins=4)
     assert sum(bar.get_height() for bar in ax.patches) == len(lengths)
     assert ax.lines[0].get_xdata()[0] == 16000  # the one-second mark
+
+
+def test_plot_history_draws_training_and_validation_per_epoch():
+    history = {
+        "train_loss": [3.0, 2.0, 1.0],
+        "train_accuracy": [0.1, 0.5, 0.9],
+        "val_loss": [3.1, 2.9, 3.2],
+        "val_accuracy": [0.05, 0.1, 0.08],
+    }
+    fig, axes = plt.subplots(1, 2)
+    loss_ax, accuracy_ax = plot_history(history, axes=axes)
+    assert (loss_ax, accuracy_ax) == tuple(axes) and len(fig.axes) == 2
+    assert [list(line.get_ydata()) for line in loss_ax.lines] == [history["train_loss"], history["val_loss"]]
+    assert [list(line.get_ydata()) for line in accuracy_ax.lines] == [
+        history["train_accuracy"],
+        history["val_accuracy"],
+    ]
+    assert list(loss_ax.lines[0].get_xdata()) == [1, 2, 3]  # epochs count from 1
+    assert [t.get_text() for t in accuracy_ax.get_legend().get_texts()] == ["training", "validation"]
+
+
+def test_plot_history_without_validation_draws_training_only():
+    loss_ax, accuracy_ax = plot_history({"train_loss": [2.0, 1.0], "train_accuracy": [0.3, 0.6]})
+    assert len(loss_ax.lines) == 1 and len(accuracy_ax.lines) == 1
+    assert loss_ax.figure is accuracy_ax.figure  # one new figure with both panels

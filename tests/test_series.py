@@ -68,3 +68,12 @@ def test_saved_model_accuracy_evaluates_the_saved_model(tmp_path):
     other = save_model(model, tmp_path / "other.pt", ["left", "right"], "simplenet")
     with pytest.raises(ValueError, match="other.pt: trained on other words"):
         saved_model_accuracy(other, root)
+
+
+def test_the_series_runs_in_teaching_order_with_one_notebook_per_number():
+    names = [path.name for path in find_notebooks()]
+    numbers = [name[:2] for name in names]
+    assert numbers == sorted(set(numbers)), f"two notebooks share a number, or the order is wrong: {names}"
+    # 09 (transfer learning) comes from another branch; the others are the series of issue 10
+    assert {"01", "02", "03", "04", "05", "06", "07", "08", "10"} <= set(numbers), names
+    assert "10_your_own_voice.ipynb" in names and "06_spectrograms.ipynb" in names
