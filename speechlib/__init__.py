@@ -22,6 +22,9 @@ _MODULE_OF = {
     "ClipCache": "cache",
     "ClipLoader": "cache",
     "load_cache": "cache",
+    # embedding.py: a speech embedding pretrained on real speech (notebook 09)
+    "SpeechEmbedding": "embedding",
+    "load_speech_embedding": "embedding",
     # device.py
     "pick_device": "device",
     # models.py (notebooks 03, 06)
