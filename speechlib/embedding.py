@@ -17,15 +17,23 @@ two ONNX files; this module rebuilds both as ordinary ``nn.Module``s:
     >>> embedder = load_speech_embedding()                     # doctest: +SKIP
     >>> embedder(torch.zeros(4, 1, 16000)).shape               # one second -> 3 windows
     torch.Size([4, 3, 96])
+
+:func:`embedding_cache` embeds every clip of a dataset once and keeps the result on disk: the expensive part
+of transfer learning, done once; a head is then trained on the cached embeddings in seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
+import tempfile
+import time
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchaudio
 from torch import nn
@@ -84,7 +92,9 @@ class ClippedLeakyReLU(nn.Module):
     """``max(leaky_relu(x, 0.2), -0.4)``: the activation after every convolution but the last."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(F.leaky_relu(x, negative_slope=0.2), min=-0.4)
+        if x.requires_grad:  # training or fine-tuning: autograd needs the intermediate result
+            return torch.clamp(F.leaky_relu(x, negative_slope=0.2), min=-0.4)
+        return F.leaky_relu(x, negative_slope=0.2, inplace=True).clamp_(min=-0.4)  # no copies: ~25% faster
 
 
 # (name, in channels, out channels, kernel (time, mel)); "pool" halves the sizes given (time, mel).
@@ -145,6 +155,8 @@ class EmbeddingNet(nn.Module):
                 layers[f"act{name[4:]}"] = ClippedLeakyReLU()
         layers["output"] = nn.Conv2d(96, EMBEDDING_DIM, (3, 1), bias=False)
         self.layers = nn.Sequential(layers)
+        # channels-last ("NHWC", the layout the network was trained in) runs faster on the CPU
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         if log_mel.dim() != 3 or log_mel.shape[2] != N_MELS or log_mel.shape[1] < WINDOW_FRAMES:
@@ -152,7 +164,8 @@ class EmbeddingNet(nn.Module):
                 f"expected log-mel frames of shape (batch, frames >= {WINDOW_FRAMES}, {N_MELS}), "
                 f"got {tuple(log_mel.shape)}"
             )
-        features = self.layers(log_mel.unsqueeze(1))  # (batch, 96, windows, 1)
+        images = log_mel.unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (batch, 1, frames, 32)
+        features = self.layers(images)  # (batch, 96, windows, 1)
         return features.squeeze(3).transpose(1, 2)  # (batch, windows, 96)
 
 
@@ -232,3 +245,168 @@ def weights_fingerprint(model: nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# The embedding cache: every clip embedded once, kept on disk (notebook 09)
+# ---------------------------------------------------------------------------------------------
+
+EMBEDDING_CACHE_FORMAT = 1  # bump when the layout below changes
+EMBEDDING_MARKER = "embeddings.json"
+
+
+class ClipEmbeddings:
+    """The embeddings of every clip of a :class:`speechlib.ClipCache`, in its order. Notebook 09.
+
+    ``embeddings`` is a float32 tensor ``(clips, windows, 96)``; ``targets``, ``subsets``, ``speakers``,
+    ``files`` and ``labels`` are the clip cache's (``clips``). ``settings`` records how they were made.
+    """
+
+    def __init__(self, directory: Path, clips, settings: dict):
+        self.directory, self.clips, self.settings = Path(directory), clips, settings
+        self.embeddings = torch.from_numpy(np.load(self.directory / "embeddings.npy"))  # (clips, windows, 96)
+        self.targets = torch.from_numpy(np.asarray(clips.targets, dtype=np.int64))  # (clips,)
+        self.labels, self.speakers, self.files, self.subsets = clips.labels, clips.speakers, clips.files, clips.subsets
+
+    def __len__(self) -> int:
+        return len(self.embeddings)
+
+    def __repr__(self) -> str:
+        return (
+            f"ClipEmbeddings(clips={len(self)}, windows={self.embeddings.shape[1]}, dim={self.embeddings.shape[2]}, "
+            f"directory={str(self.directory)!r})"
+        )
+
+    def indices(self, subset: str | None = None) -> np.ndarray:
+        """Row numbers of the clips in ``subset`` ("training", "validation", "testing", or None for all)."""
+        return self.clips.indices(subset)
+
+    def subset(self, subset: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(embeddings (n, windows, 96), targets (n,))`` of one subset, e.g. for a ``TensorDataset``."""
+        rows = torch.from_numpy(self.indices(subset))
+        return self.embeddings[rows], self.targets[rows]
+
+
+def embedding_cache(
+    clips=None,
+    embedder: SpeechEmbedding | None = None,
+    pad_samples: int = 0,
+    batch_size: int = 64,
+    progress: bool = True,
+    verbose: bool = True,
+) -> ClipEmbeddings:
+    """The embeddings of every clip, computed once and kept on disk; later calls just load them. Notebook 09.
+
+    ``clips`` is a :class:`speechlib.ClipCache` or anything :func:`speechlib.load_cache` accepts (a folder,
+    a :class:`speechlib.SpeechCommands`, or ``None`` for the default dataset). ``embedder`` (default:
+    :func:`load_speech_embedding` on :func:`speechlib.pick_device`'s device) runs where its weights are. Each clip (as the clip cache holds it: ``num_samples`` long, padded or
+    trimmed at the end) gets ``pad_samples`` zeros before and after it, then goes through ``embedder``.
+
+    The cache lives beside the clip cache, in ``embeddings/<key>``, where the key hashes the clip cache's
+    fingerprint (the data), :func:`weights_fingerprint` of ``embedder`` (a fine-tuned network gets its own
+    cache), its ``hop_frames``, ``pad_samples`` and ``num_samples``. It is written to a temporary folder and
+    renamed into place, a marker last, so a crash never leaves a cache that a later call trusts. Caches of
+    the same tree made with the same settings from older data are deleted once the new one is complete.
+    Returns a :class:`ClipEmbeddings`.
+    """
+    from .cache import ClipCache, cache_home, load_cache  # lazily: the cache module imports more
+    from .device import pick_device
+
+    if not isinstance(clips, ClipCache):
+        clips = load_cache(clips, progress=progress, verbose=verbose)
+    if pad_samples < 0:
+        raise ValueError(f"pad_samples must be 0 or more, got {pad_samples}")
+    embedder = load_speech_embedding(device=pick_device()) if embedder is None else embedder
+    settings = {
+        "format": EMBEDDING_CACHE_FORMAT,
+        "clips": clips.fingerprint,
+        "weights": weights_fingerprint(embedder),
+        "hop_frames": embedder.hop_frames,
+        "num_samples": clips.num_samples,
+        "pad_samples": pad_samples,
+    }
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    directory = cache_home(clips.root) / "embeddings" / key
+    if not _embeddings_complete(directory, settings, len(clips)):
+        if directory.exists():  # half-written or damaged: never trusted, rebuilt
+            shutil.rmtree(directory)
+        _build_embeddings(clips, embedder, pad_samples, batch_size, progress, directory, settings)
+        _remove_superseded_embeddings(directory, clips.root, settings)
+    return ClipEmbeddings(directory, clips, settings)
+
+
+def _embeddings_complete(directory: Path, settings: dict, num_clips: int) -> bool:
+    """Trust a cache only if its marker has exactly these settings and the array the expected shape."""
+    try:
+        with open(directory / EMBEDDING_MARKER) as f:
+            marker = json.load(f)
+        embeddings = np.load(directory / "embeddings.npy", mmap_mode="r")
+    except (OSError, ValueError):
+        return False
+    return (
+        marker.get("settings") == settings
+        and embeddings.shape[0] == num_clips
+        and embeddings.shape[2:] == (EMBEDDING_DIM,)
+        and embeddings.dtype == np.float32
+    )
+
+
+@torch.inference_mode()
+def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, directory, settings) -> None:
+    from tqdm.auto import tqdm
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".building"))
+    was_training = embedder.training
+    embedder.eval()  # no dropout or batch-norm updates while caching (the network has neither, a fine-tuned one may)
+    device = next(embedder.parameters()).device
+    try:
+        num_windows = embedder.num_windows(clips.num_samples + 2 * pad_samples)
+        embeddings = np.lib.format.open_memmap(
+            building / "embeddings.npy", mode="w+", dtype=np.float32, shape=(len(clips), num_windows, EMBEDDING_DIM)
+        )
+        started = time.perf_counter()
+        for start in tqdm(range(0, len(clips), batch_size), desc="embedding clips (once)", disable=not progress):
+            rows = np.arange(start, min(start + batch_size, len(clips)))
+            waveforms, _ = clips.batch(rows)  # (batch, 1, num_samples) in [-1, 1]
+            waveforms = F.pad(waveforms, (pad_samples, pad_samples))  # (batch, 1, num_samples + 2 * pad_samples)
+            embeddings[rows] = embedder(waveforms.to(device)).float().cpu().numpy()  # (batch, windows, 96)
+        embeddings.flush()
+        del embeddings
+        marker = {
+            "settings": settings,
+            "root": str(Path(clips.root).resolve()),
+            "seconds": round(time.perf_counter() - started, 1),
+            "device": str(device),
+        }
+        with open(building / EMBEDDING_MARKER, "w") as f:
+            json.dump(marker, f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.rename(building, directory)  # atomic: the cache appears complete or not at all
+        except OSError:
+            if not _embeddings_complete(directory, settings, len(clips)):  # another process finished it first
+                raise
+    finally:
+        embedder.train(was_training)
+        shutil.rmtree(building, ignore_errors=True)  # left over only if the rename did not happen
+
+
+def _remove_superseded_embeddings(directory: Path, root: Path, settings: dict) -> list[Path]:
+    """Delete the embedding caches of ``root`` that differ from ``settings`` only by the data: it changed."""
+    same_except_data = {name: value for name, value in settings.items() if name != "clips"}
+    removed = []
+    for other in directory.parent.iterdir():
+        if other == directory or other.name.startswith("."):  # ".building" folders may be in use
+            continue
+        try:
+            with open(other / EMBEDDING_MARKER) as f:
+                marker = json.load(f)
+        except (OSError, ValueError):  # not a finished cache: not ours to judge
+            continue
+        theirs = {name: value for name, value in marker.get("settings", {}).items() if name != "clips"}
+        if marker.get("root") == str(Path(root).resolve()) and theirs == same_except_data:
+            shutil.rmtree(other)
+            removed.append(other)
+    return removed
