@@ -1,6 +1,6 @@
 """Convert openWakeWord's copy of Google's speech_embedding to PyTorch (maintainer script, run once).
 
-    pip install onnx onnxruntime                 # maintainer-only, not dependencies of speechlib
+    pip install onnx onnxruntime                 # or pip install -e ".[tools]": maintainer-only, not dependencies
     PYTHONPATH=$PWD python tools/convert_speech_embedding.py [--wheel openwakeword-0.5.1-py3-none-any.whl]
 
 Without ``--wheel`` it runs ``pip download --no-deps openwakeword==0.5.1`` into a temporary folder. From the
@@ -166,7 +166,10 @@ def convert_embedding(model_path: Path) -> dict[str, torch.Tensor]:
     print(
         f"embedding: 20 convolutions converted, 5 poolings checked, {sum(p.numel() for p in network.parameters()):,} parameters"
     )
-    return network.state_dict()
+    state_dict = network.state_dict()
+    for name, tensor in state_dict.items():
+        state_dict[name] = tensor.contiguous()  # the plain layout on disk, whatever layout the module computes in
+    return state_dict
 
 
 def reference_inputs() -> dict[str, np.ndarray]:
