@@ -23,6 +23,10 @@ _MODULE_OF = {
     "ClipCache": "cache",
     "CachedClips": "cache",
     "load_cache": "cache",
+    # embedding.py: a speech embedding pretrained on real speech (notebook 09)
+    "SpeechEmbedding": "embedding",
+    "embedding_cache": "embedding",
+    "load_speech_embedding": "embedding",
     # device.py
     "pick_device": "device",
     # models.py
