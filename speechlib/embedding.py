@@ -89,7 +89,7 @@ class MelFrontEnd(nn.Module):
 
 
 class ClippedLeakyReLU(nn.Module):
-    """``max(leaky_relu(x, 0.2), -0.4)``: the activation after every convolution but the last."""
+    """``max(leaky_relu(x, 0.2), -0.4)``: the activation after every convolution but the last. Notebook 09."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad:  # training or fine-tuning: autograd needs the intermediate result
@@ -239,7 +239,8 @@ def load_speech_embedding(
 
 
 def weights_fingerprint(model: nn.Module) -> str:
-    """A short hash of every parameter and buffer of ``model``: changes whenever any weight changes."""
+    """A short hash of every parameter and buffer of ``model``: changes whenever any weight changes (so a
+    fine-tuned network gets its own :func:`embedding_cache`). Notebook 09."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
