@@ -354,7 +354,10 @@ def _embeddings_complete(directory: Path, settings: dict, num_clips: int) -> boo
 
 @torch.inference_mode()
 def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, directory, settings) -> None:
+    from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
+
+    from .cache import CachedClips  # lazily, as in embedding_cache
 
     directory.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".building"))
@@ -367,9 +370,11 @@ def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, direct
             building / "embeddings.npy", mode="w+", dtype=np.float32, shape=(len(clips), num_windows, EMBEDDING_DIM)
         )
         started = time.perf_counter()
-        for start in tqdm(range(0, len(clips), batch_size), desc="embedding clips (once)", disable=not progress):
-            rows = np.arange(start, min(start + batch_size, len(clips)))
-            waveforms, _ = clips.batch(rows)  # (batch, 1, num_samples) in [-1, 1]
+        loader = DataLoader(CachedClips(clips), batch_size=batch_size)  # in order: row i of the cache is clip i
+        for start, (waveforms, _) in zip(
+            range(0, len(clips), batch_size), tqdm(loader, desc="embedding clips (once)", disable=not progress)
+        ):
+            rows = np.arange(start, start + len(waveforms))  # waveforms: (batch, 1, num_samples) in [-1, 1]
             waveforms = F.pad(waveforms, (pad_samples, pad_samples))  # (batch, 1, num_samples + 2 * pad_samples)
             embeddings[rows] = embedder(waveforms.to(device)).float().cpu().numpy()  # (batch, windows, 96)
         embeddings.flush()

