@@ -3,7 +3,7 @@
 Executes ``notebooks/NN_*.ipynb`` in order, each in a fresh kernel, exactly as "Restart kernel and run all
 cells" would in JupyterLab. The notebooks are executed in memory: the stored files are left as they are
 (``--write-outputs`` is for maintainers who changed a notebook and want its stored outputs refreshed).
-At the end it evaluates models/simplenet.pt (saved by notebook 04) and the shipped
+At the end it evaluates models/simplenet.pt (saved by the training notebook) and the shipped
 models/cnn.pt on the test split.
 """
 
