@@ -10,27 +10,27 @@ import importlib
 import importlib.util
 
 _MODULE_OF = {
-    # data.py: reading Speech Commands and your own audio (notebooks 01, 02, 07)
+    # data.py: reading Speech Commands and your own audio
     "CLIP_SAMPLES": "data",
     "SAMPLE_RATE": "data",
-    "DataError": "data",
+    "DataError": "errors",
     "SpeechCommands": "data",
     "WORDS": "data",
     "find_root": "data",
     "load_audio": "data",
     "read_clip": "data",
-    # cache.py: the decoded-clip cache (notebook 06)
+    # cache.py: the decoded-clip cache
     "ClipCache": "cache",
     "CachedClips": "cache",
     "load_cache": "cache",
     # device.py
     "pick_device": "device",
-    # models.py (notebooks 03, 06)
+    # models.py
     "CNN": "models",
     "SimpleNet": "models",
     "build_model": "models",
     "count_parameters": "models",
-    # plots.py (every notebook)
+    # plots.py
     "plot_confusion_matrix": "plots",
     "plot_history": "plots",
     "plot_label_counts": "plots",
@@ -38,7 +38,7 @@ _MODULE_OF = {
     "plot_loss_curve": "plots",
     "plot_spectrogram": "plots",
     "plot_waveform": "plots",
-    # training.py (notebooks 04, 05)
+    # training.py
     "confusion_matrix": "training",
     "evaluate": "training",
     "load_checkpoint": "training",
@@ -48,14 +48,14 @@ _MODULE_OF = {
     "TrainConfig": "training",
     "fit": "training",
     "train_one_epoch": "training",
-    # recorder.py (notebook 07)
+    # recorder.py
     "Recorder": "recorder",
     "classify_file": "recorder",
-    # transforms.py (notebooks 02, 07)
+    # transforms.py
     "center_on_loudest": "transforms",
     "make_collate": "transforms",
     "pad_trim": "transforms",
-    # widgets.py (notebook 01)
+    # widgets.py
     "clip_browser": "widgets",
 }
 

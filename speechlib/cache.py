@@ -39,8 +39,6 @@ from tqdm.auto import tqdm
 
 from .data import (
     CLIP_SAMPLES,
-    DATA_DIR,
-    REPO_DIR,
     SUBSETS,
     DataError,
     SpeechCommands,
@@ -49,6 +47,7 @@ from .data import (
     read_split_list,
     scan_clips,
 )
+from .paths import find_project_home
 
 CACHE_FORMAT = 1  # bump when the layout below changes: old caches then get a new fingerprint
 MARKER = "complete.json"
@@ -61,14 +60,13 @@ MARKER = "complete.json"
 
 def cache_home(root: Path | str) -> Path:
     """Folder holding the caches of ``root``: ``$SPEECHLIB_CACHE`` if set; ``data/cache/`` for a
-    dataset inside this repository (git-ignored); else ``~/.cache/speechlib``."""
+    dataset inside the project (git-ignored; see speechlib.paths); else ``~/.cache/speechlib``."""
     if os.environ.get("SPEECHLIB_CACHE"):
         return Path(os.environ["SPEECHLIB_CACHE"])
-    try:
-        Path(root).resolve().relative_to(REPO_DIR)
-        return DATA_DIR / "cache"
-    except ValueError:
-        return Path.home() / ".cache" / "speechlib"
+    home = find_project_home()
+    if home is not None and Path(root).resolve().is_relative_to(home):
+        return home / "data" / "cache"
+    return Path.home() / ".cache" / "speechlib"
 
 
 def clip_stats(root: Path | str) -> list[tuple[str, int, int]]:
@@ -133,7 +131,7 @@ def build_cache(
     workers: int | None = None,
     progress: bool = True,
 ) -> Path:
-    """Decode every clip of ``dataset`` into ``directory`` (which must not exist yet). Notebook 07.
+    """Decode every clip of ``dataset`` into ``directory`` (which must not exist yet); :func:`load_cache` calls it.
 
     Everything is written into a temporary sibling folder and renamed into place at the end, the
     ``complete.json`` marker last; if another process finished the same cache first, theirs is kept.
@@ -230,7 +228,7 @@ def _is_complete(directory: Path, clips: int, num_samples: int) -> bool:
 
 
 class ClipCache:
-    """A decoded dataset: every clip padded/trimmed to ``num_samples``, memory-mapped. Notebook 07.
+    """A decoded dataset: every clip padded/trimmed to ``num_samples``, memory-mapped: what :func:`load_cache` returns.
 
     ``waveforms`` is an ``int16`` array ``(clips, num_samples)`` (divide by 32768 for [-1, 1]);
     ``targets``, ``lengths`` (original samples), ``speakers``, ``files`` and ``subsets`` have one

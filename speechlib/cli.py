@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from .commands import register as register_training_commands
+from .commands import report_errors
 
 
 def _cmd_download(args) -> int:
@@ -28,9 +29,11 @@ def _cmd_run(args) -> int:
     import os
     from pathlib import Path
 
-    from .series import CNN_PATH, SIMPLENET_PATH, find_notebooks, run_series, saved_model_accuracy
+    from .paths import HOME_VARIABLE, models_dir, project_home
+    from .series import CNN_FILE, SIMPLENET_FILE, SIMPLENET_NOTEBOOK, find_notebooks, run_series, saved_model_accuracy
 
     env = dict(os.environ)
+    env[HOME_VARIABLE] = str(project_home())  # the kernels find the same project, whatever their installation
     if args.data:
         env["SPEECHLIB_DATA"] = str(Path(args.data).resolve())  # the kernels start in notebooks/
     if args.epochs is not None:
@@ -49,13 +52,19 @@ def _cmd_run(args) -> int:
         return 1
     failed = [run.path.name for run in runs if not run.ok]
     print(f"{len(runs) - len(failed)} of {len(runs)} notebooks ran, {sum(run.seconds for run in runs):.1f} s in all")
-    for name, path in (("SimpleNet", SIMPLENET_PATH), ("CNN", CNN_PATH)):
+    trains_simplenet = any(path.name.startswith(SIMPLENET_NOTEBOOK) for path in notebooks)
+    for name, path, expected in (
+        ("SimpleNet", models_dir() / SIMPLENET_FILE, trains_simplenet),  # a fresh clone has none before 04 ran
+        ("CNN", models_dir() / CNN_FILE, True),  # shipped
+    ):
         if path.is_file():
             accuracy = saved_model_accuracy(path, env.get("SPEECHLIB_DATA"))
             print(f"{name} test accuracy: {accuracy:.1%} ({path.parent.name}/{path.name})")
-        else:
+        elif expected:
             print(f"no {name} to evaluate: {path} is missing", file=sys.stderr)
             failed.append(path.name)
+        else:
+            print(f"no {name} to evaluate yet: notebook {SIMPLENET_NOTEBOOK} trains {path}")
     if failed:
         print(f"speechlib run: failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -110,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="for maintainers: store the fresh outputs in the notebooks that ran "
         "(name the ones you own: speechlib run --write-outputs 04)",
     )
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(func=lambda args: report_errors("run", _cmd_run, args))
 
     register_training_commands(commands)  # train, evaluate, predict: speechlib/commands.py
     return parser

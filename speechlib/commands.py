@@ -1,5 +1,5 @@
-"""``speechlib train``, ``speechlib evaluate`` and ``speechlib predict``: the notebooks' loop as
-commands. Taught in notebook 04 (training), 05 (evaluation) and 10 (your own recordings).
+"""``speechlib train``, ``speechlib evaluate`` and ``speechlib predict``: what the notebooks do step
+by step (training, evaluation, classifying your own recordings), as commands.
 
     speechlib train --model cnn --data bundled --epochs 5          # -> models/cnn.pt, models/cnn.json
     speechlib evaluate models/cnn.pt --subset testing --json results.json
@@ -25,10 +25,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 from . import distributed
 from .augment import WaveformAugment, load_noise
 from .cache import CachedClips, load_cache
-from .data import BUNDLED_ROOT, DataError, find_real_root, find_root, real_root
+from .data import DataError, find_real_root, find_root, real_root
 from .device import DeviceUnavailableError, pick_device
 from .files import atomic_write
 from .models import MODELS, build_model
+from .paths import bundled_root
 from .training import TrainConfig, evaluate, fit, load_model, save_model
 
 # ---------------------------------------------------------------------------------------------
@@ -41,11 +42,12 @@ def resolve_data(choice: str | None, verbose: bool = True) -> Path:
     if choice in (None, "auto"):
         return find_root(None, verbose=verbose)
     if choice == "bundled":
-        if not BUNDLED_ROOT.is_dir():
+        bundled = bundled_root()
+        if not bundled.is_dir():
             raise DataError(
-                f"{BUNDLED_ROOT}: the bundled set is missing (regenerate it: python tools/synth.py --out data/bundled)"
+                f"{bundled}: the bundled set is missing (regenerate it: python tools/synth.py --out {bundled})"
             )
-        return find_root(BUNDLED_ROOT, verbose=verbose)
+        return find_root(bundled, verbose=verbose)
     if choice == "real":
         real = find_real_root()
         if real is not None:
@@ -270,7 +272,7 @@ def evaluate_command(args) -> int:
 
 
 def predict_command(args) -> int:
-    # notebook 07's classify_file: mono, 16 kHz, the second around the loudest part (a recording of
+    # notebook 10's classify_file: mono, 16 kHz, the second around the loudest part (a recording of
     # any length). Imported here: it brings matplotlib, which train and evaluate do not need.
     from .recorder import classify_file
 
@@ -363,7 +365,7 @@ def register(commands) -> None:
         "predict",
         help="the 3 most likely words for audio files",
         description="Read each FILE (any format soundfile reads, any length; converted to mono 16 kHz and cut to "
-        "the second around its loudest part, or padded to one second, as notebook 07 does) and print the "
+        "the second around its loudest part, or padded to one second, as notebook 10 does) and print the "
         "model's top-3 words with their probabilities.",
     )
     predict_parser.add_argument("model", help="model file, e.g. models/cnn.pt")

@@ -21,6 +21,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from . import paths
+from .errors import DataError
+
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000  # one second at 16 kHz
 AUDIO_EXTENSIONS = (".wav", ".flac")
@@ -33,20 +36,24 @@ WORDS = (
     "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero",
 )  # fmt: skip
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = REPO_DIR / "data"
-BUNDLED_ROOT = DATA_DIR / "bundled"
 # Where `speechlib download` puts the real set: torchaudio's layout, so either tool finds it.
 REAL_VERSIONS = ("v0.02", "v0.01")
+# Folders of the project (speechlib.paths finds it), looked up when read: `speechlib.data.REPO_DIR`.
+_PROJECT_FOLDERS = {"REPO_DIR": paths.project_home, "DATA_DIR": paths.data_dir, "BUNDLED_ROOT": paths.bundled_root}
 
 
-class DataError(ValueError):
-    """A problem with the data on disk. The message names the file and what is wrong."""
+def __getattr__(name: str) -> Path:
+    """``REPO_DIR``, ``DATA_DIR`` and ``BUNDLED_ROOT``: found when read, from the working directory too (PEP 562)."""
+    if name in _PROJECT_FOLDERS:
+        return _PROJECT_FOLDERS[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def real_root(version: str = "v0.02", data_dir: Path | str = DATA_DIR) -> Path:
-    """Where the real Speech Commands ``version`` lives once downloaded into ``data_dir``."""
-    return Path(data_dir) / "SpeechCommands" / f"speech_commands_{version}"
+def real_root(version: str = "v0.02", data_dir: Path | str | None = None) -> Path:
+    """Where the real Speech Commands ``version`` lives once downloaded into ``data_dir`` (default: data/)."""
+    return (
+        Path(data_dir if data_dir is not None else paths.data_dir()) / "SpeechCommands" / f"speech_commands_{version}"
+    )
 
 
 def looks_complete(root: Path) -> bool:
@@ -59,7 +66,8 @@ def looks_complete(root: Path) -> bool:
 
 def find_real_root() -> Path | None:
     """A complete real v0.02 tree under data/ (torchaudio's layout, or extracted by hand), or None."""
-    for candidate in (real_root("v0.02", DATA_DIR), DATA_DIR / "speech_commands_v0.02"):
+    data_dir = paths.data_dir()
+    for candidate in (real_root("v0.02", data_dir), data_dir / "speech_commands_v0.02"):
         if candidate.is_dir() and looks_complete(candidate):
             return candidate
     return None
@@ -77,7 +85,7 @@ def find_root(root: str | os.PathLike | None = None, verbose: bool = True) -> Pa
         if real is not None:
             chosen, why = real, "real Speech Commands v0.02"
         else:
-            chosen, why = BUNDLED_ROOT, "bundled synthetic set; `speechlib download` gets the real one"
+            chosen, why = paths.bundled_root(), "bundled synthetic set; `speechlib download` gets the real one"
     if not chosen.is_dir():
         raise DataError(f"{chosen}: dataset root not found ({why})")
     if verbose:
@@ -86,9 +94,10 @@ def find_root(root: str | os.PathLike | None = None, verbose: bool = True) -> Pa
 
 
 def _display(path: Path) -> str:
-    """Paths inside the repository are shown relative to it, so outputs match on every machine."""
+    """Paths inside the project are shown relative to it, so outputs match on every machine."""
+    home = paths.find_project_home()
     try:
-        return str(path.resolve().relative_to(REPO_DIR))
+        return str(path.resolve().relative_to(home)) if home is not None else str(path)
     except ValueError:
         return str(path)
 
@@ -272,5 +281,5 @@ class SpeechCommands(torch.utils.data.Dataset):
         return lengths
 
     def noise_files(self) -> list[Path]:
-        """The long recordings in ``_background_noise_`` (used for augmentation in notebook 08)."""
+        """The long recordings in ``_background_noise_`` (the noise that ``speechlib.augment`` mixes into training clips)."""
         return noise_files(self.root)

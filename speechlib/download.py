@@ -25,7 +25,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .data import DATA_DIR, DataError, looks_complete, real_root
+from .data import DataError, looks_complete, real_root
+from .paths import data_dir
 
 # The official archives and their SHA-256 digests: version -> (url, sha256).
 ARCHIVES = {
@@ -57,7 +58,7 @@ def download_speech_commands(
 ) -> Path:
     """Download, verify and extract Speech Commands ``version`` under ``root``; return the tree's path.
 
-    Taught in notebook 01. ``root`` defaults to the repository's data/ folder, where
+    What ``speechlib download`` runs. ``root`` defaults to the project's data/ folder (speechlib.paths), where
     ``SpeechCommands()`` finds the tree by itself. Safe to interrupt and run again: a partial
     download resumes, a finished tree returns at once without touching the network, and a kept
     archive is re-verified and extracted without downloading it again. ``url`` and ``sha256``
@@ -67,7 +68,7 @@ def download_speech_commands(
         raise ValueError(f"unknown Speech Commands version {version!r}: choose one of {', '.join(ARCHIVES)}")
     official_url, official_sha256 = ARCHIVES[version]
     url, sha256 = url or official_url, (sha256 or official_sha256).lower()
-    root = Path(root) if root is not None else DATA_DIR
+    root = Path(root) if root is not None else data_dir()
     target = real_root(version, root)
 
     if (target / MARKER).is_file() or (target.is_dir() and looks_complete(target)):

@@ -12,7 +12,8 @@ from pathlib import Path
 def atomic_write(path: str | os.PathLike, mode: str = "wb", permissions: int = 0o644, **open_args):
     """Open a temporary file beside ``path`` for writing; when the block ends without an error,
     flush it to disk and rename it to ``path`` (atomic on POSIX and Windows). On an error the
-    temporary file is removed and ``path`` keeps its old content. Taught in notebook 04.
+    temporary file is removed and ``path`` keeps its old content. Every file speechlib saves
+    (models, checkpoints, metrics, the cache's index) goes through it.
 
     >>> with atomic_write("models/notes.txt", "w") as f:   # doctest: +SKIP
     ...     f.write("trained for 5 epochs")

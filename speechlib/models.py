@@ -82,10 +82,10 @@ def conv_block(in_channels: int, out_channels: int, stride: int = 2) -> nn.Seque
 
 
 class CNN(nn.Module):
-    """A small CNN on log-mel spectrograms treated as images. Taught in notebook 06.
+    """A small CNN on log-mel spectrograms treated as images. Taught in notebook 07.
 
     Convolutions look at small time-frequency patches wherever they are, so a word shifted by a
-    few milliseconds still looks the same to them: the weakness of SimpleNet (notebook 05).
+    few milliseconds still looks the same to them, where SimpleNet sees entirely new numbers.
     With ``spec_augment`` (the default) random mel bands and frames are masked while training
     (:class:`speechlib.augment.SpecAugment`); in eval mode nothing is masked.
     """

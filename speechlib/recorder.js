@@ -1,4 +1,4 @@
-// The browser half of speechlib's Recorder widget (notebook 07).
+// The browser half of speechlib's Recorder widget (notebook 10).
 // It records raw samples with the Web Audio API and sends them to the kernel as float32 PCM:
 // MediaRecorder would give webm/opus, which Python could only decode with FFmpeg.
 

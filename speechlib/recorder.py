@@ -1,6 +1,6 @@
 """Recognising your own voice: record in the browser, classify in the kernel.
 
-Taught in notebook 07. The browser half (``recorder.js``) records raw samples with the Web Audio
+Taught in notebook 10. The browser half (``recorder.js``) records raw samples with the Web Audio
 API at whatever rate the sound card runs (often 48 kHz) and sends them here; this half turns them
 into the kind of clip the model was trained on (mono, 16 kHz, 1 s, word in the middle).
 """
@@ -29,14 +29,14 @@ HERE = Path(__file__).parent
 def prepare_recording(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """A recording ``(channels, n)`` at any rate -> a training-like clip ``(1, 16000)``.
 
-    Taught in notebook 07. Channels are averaged to mono, the rate is converted to 16 kHz, and the
+    Taught in notebook 10. Channels are averaged to mono, the rate is converted to 16 kHz, and the
     second around the loudest part is kept (or the recording is padded to one second).
     """
     return center_on_loudest(to_mono(waveform, sample_rate, SAMPLE_RATE), CLIP_SAMPLES)  # (1, 16000)
 
 
 def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
-    """Top-``k`` words for an audio file of any rate, length and channel count. Taught in notebook 07.
+    """Top-``k`` words for an audio file of any rate, length and channel count. Taught in notebook 10.
 
     An unreadable file raises :class:`speechlib.DataError` naming it.
     """
@@ -44,7 +44,7 @@ def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k
 
 
 def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Figure:
-    """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side. Taught in notebook 07.
+    """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side. Taught in notebook 10.
 
     The spectrogram has the CNN's settings (:class:`speechlib.models.LogMel`), in dB before the
     CNN's normalisation. A plain ``matplotlib.figure.Figure`` (not pyplot), so the notebook does
@@ -82,7 +82,7 @@ def wav_bytes(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> bytes:
 def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
     """The contents of an audio file (WAV, FLAC, OGG) -> ``(waveform (channels, n), sample_rate)``.
 
-    Taught in notebook 07: for files that arrive as bytes, uploaded in the browser. Bad data raises
+    Taught in notebook 10: for files that arrive as bytes, uploaded in the browser. Bad data raises
     :class:`speechlib.DataError` naming ``name``.
     """
     return read_audio(io.BytesIO(data), name)  # (channels, n), sample_rate
@@ -91,7 +91,7 @@ def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
 class Recorder(anywidget.AnyWidget):
     """Record about a second in the browser (or pick a file) and see the model's top-3 words.
 
-    Taught in notebook 07. ``Recorder(model, labels)``; show it as a cell's last line. It records
+    Taught in notebook 10. ``Recorder(model, labels)``; show it as a cell's last line. It records
     ``seconds`` (1.5 s: a little slack to start speaking; the loudest second is kept), then shows
     the clip the model heard (player, waveform, mel spectrogram) and its three most probable words.
     ``recorder.classify_file(path)`` does the same for a file on the kernel's machine.

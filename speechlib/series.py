@@ -3,7 +3,8 @@
 Executes ``notebooks/NN_*.ipynb`` in order, each in a fresh kernel, exactly as "Restart kernel and run all
 cells" would in JupyterLab. The notebooks are executed in memory: the stored files are left as they are
 (``--write-outputs`` is for maintainers who changed a notebook and want its stored outputs refreshed).
-At the end it evaluates the SimpleNet that notebook 04 saved, and the shipped CNN, on the test split.
+At the end it evaluates models/simplenet.pt (saved by the training notebook) and the shipped
+models/cnn.pt on the test split.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import REPO_DIR
 from .files import atomic_write
+from .paths import notebooks_dir
 
-NOTEBOOK_DIR = REPO_DIR / "notebooks"
-SIMPLENET_PATH = REPO_DIR / "models" / "simplenet.pt"  # trained by notebook 04
-CNN_PATH = REPO_DIR / "models" / "cnn.pt"  # shipped with the repository, used by notebook 10
+SIMPLENET_FILE = "simplenet.pt"  # in models/
+SIMPLENET_NOTEBOOK = "04"  # the notebook that trains and saves it
+CNN_FILE = "cnn.pt"  # in models/: shipped with the repository, used by notebook 10
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -31,9 +32,9 @@ class NotebookRun:
     error: str = ""
 
 
-def find_notebooks(folder: Path | str = NOTEBOOK_DIR) -> list[Path]:
-    """The series in order: every ``NN_name.ipynb`` in ``folder``, sorted by number."""
-    return sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+def find_notebooks(folder: Path | str | None = None) -> list[Path]:
+    """The series in order: every ``NN_name.ipynb`` in ``folder`` (default: the project's notebooks/), sorted by number."""
+    return sorted(Path(folder if folder is not None else notebooks_dir()).glob("[0-9][0-9]_*.ipynb"))
 
 
 def execute_notebook(path: Path | str, env: dict | None = None, timeout: int = 600):
@@ -102,11 +103,11 @@ def run_series(
     return runs
 
 
-def saved_model_accuracy(model_path: Path | str = SIMPLENET_PATH, root=None) -> float:
+def saved_model_accuracy(model_path: Path | str, root=None) -> float:
     """Accuracy of a saved model on the test split of ``root`` (default: as the notebooks choose)."""
     import torch
 
-    from .data import SpeechCommands
+    from .data import DataError, SpeechCommands
     from .device import pick_device
     from .training import evaluate, load_model
     from .transforms import make_collate
@@ -114,6 +115,6 @@ def saved_model_accuracy(model_path: Path | str = SIMPLENET_PATH, root=None) -> 
     model, labels = load_model(model_path)
     test_set = SpeechCommands(root, subset="testing", verbose=False)
     if test_set.labels != labels:
-        raise ValueError(f"{model_path}: trained on other words than {test_set.root} has")
+        raise DataError(f"{model_path}: trained on other words than {test_set.root} has")
     loader = torch.utils.data.DataLoader(test_set, batch_size=256, collate_fn=make_collate(labels))
     return evaluate(model, loader, pick_device(), labels)["accuracy"]

@@ -142,6 +142,8 @@ def _rng_state(device) -> dict:
     state = {"cpu": torch.get_rng_state()}
     if torch.device(device).type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
+    elif torch.device(device).type == "mps":
+        state["mps"] = torch.mps.get_rng_state()
     return state
 
 
@@ -149,6 +151,8 @@ def _set_rng_state(state: dict, device) -> None:
     torch.set_rng_state(state["cpu"])
     if "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+    if "mps" in state:
+        torch.mps.set_rng_state(state["mps"])
 
 
 def _resume(path: Path, config: TrainConfig, checkpoint_info: dict, context) -> dict:
@@ -197,16 +201,18 @@ def fit(
     For ``speechlib train`` and long runs (keyword arguments):
 
     - ``checkpoint``: a file written atomically after every epoch: weights, optimizer and schedule
-      state, history, the epoch reached (the sampler's next epoch), every process's CPU (and CUDA)
-      random state, and ``checkpoint_info`` (e.g. ``model_name`` and ``labels``, which make it loadable
+      state, history, the epoch reached (the sampler's next epoch), every process's CPU (and CUDA or
+      MPS) random state, and ``checkpoint_info`` (e.g. ``model_name`` and ``labels``, which make it loadable
       by :func:`load_model`). With ``resume=True`` and that file present, training continues after
       its last epoch and ends with the weights an uninterrupted run gives, bit for bit; the file must
       come from the same settings, ``checkpoint_info`` and number of processes, or :class:`DataError`.
     - ``context``: a :class:`speechlib.distributed.Context` (default: the process group torchrun
       started, if any). With several processes the model is wrapped in DistributedDataParallel,
       which averages gradients; see :mod:`speechlib.distributed` for the augmentation and BatchNorm.
-      The loaders give each process its share (``DistributedSampler``); losses and accuracies in the
-      history are averaged over processes, so every process returns the same history.
+      The training loader gives each process its share (``DistributedSampler``); ``val_loader`` may do
+      the same or give every process all validation clips (summed losses and counts are added up over
+      processes, so both give the right figure). Losses and accuracies in the history are averaged over
+      processes, so every process returns the same history.
     - ``on_epoch_end(epoch, history)``: called in every process after each epoch (and its checkpoint).
     """
     loader_batch_size = getattr(train_loader, "batch_size", None)
@@ -334,7 +340,7 @@ def evaluate(model, loader, device, labels: list[str]) -> dict:
 
 def atomic_save(obj, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves
-    a half-written file under the real name. Notebook 04."""
+    a half-written file under the real name. :func:`save_model` and :func:`fit`'s checkpoints use it."""
     with atomic_write(path) as f:
         torch.save(obj, f)
     return Path(path)
@@ -355,7 +361,7 @@ def save_model(model, path: str | os.PathLike, labels: list[str], model_name: st
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a file written by :func:`save_model` safely (``weights_only=True``). Notebook 05."""
+    """Load a file written by :func:`save_model` safely (``weights_only=True``); :func:`load_model` reads with it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")

@@ -12,7 +12,6 @@ import torch
 
 from conftest import write_tone_tree
 from speechlib import center_on_loudest, cli, load_model, read_clip
-from speechlib import data as speechlib_data
 
 WORDS = ["down", "no", "up", "yes"]
 
@@ -157,7 +156,7 @@ def test_clear_errors(tree, tmp_path, monkeypatch, capsys):
     assert speechlib("train", "--data", tmp_path / "nowhere", "--epochs", 1) == 1
     assert "nowhere: dataset root not found" in capsys.readouterr().err
 
-    monkeypatch.setattr(speechlib_data, "DATA_DIR", tmp_path)  # nothing downloaded there
+    monkeypatch.setenv("SPEECHLIB_HOME", str(tmp_path))  # a project with nothing downloaded
     assert speechlib("train", "--data", "real", "--epochs", 1) == 1
     assert "run `speechlib download`" in capsys.readouterr().err
 

@@ -93,9 +93,8 @@ def test_find_root_order(tree, tmp_path, monkeypatch, capsys):
 
     # without either, a complete real tree under data/ beats the bundled set
     monkeypatch.delenv("SPEECHLIB_DATA")
+    monkeypatch.setenv("SPEECHLIB_HOME", str(tmp_path))  # the project whose data/ is looked at
     data_dir = tmp_path / "data"
-    monkeypatch.setattr(sdata, "DATA_DIR", data_dir)
-    monkeypatch.setattr(sdata, "BUNDLED_ROOT", data_dir / "bundled")
     (data_dir / "bundled").mkdir(parents=True)
     assert speechlib.find_root() == data_dir / "bundled"
     real = sdata.real_root("v0.02", data_dir)

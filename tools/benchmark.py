@@ -137,7 +137,15 @@ def refine(dataset) -> list[int]:
 # Measurements: each runs in its own fresh process, so cold/warm and peak memory are honest
 # ---------------------------------------------------------------------------------------------
 
-MEASUREMENTS = ("first_batch_cold", "first_batch_warm", "data_epoch", "simplenet_epoch", "cnn_epoch")
+MEASUREMENTS = (
+    "first_batch_cold",
+    "first_batch_warm",
+    "data_epoch",
+    "simplenet_epoch",
+    "cnn_epoch",
+    "cnn_epoch_in_memory",
+)
+SPEECHLIB_ONLY = ("cnn_epoch_in_memory",)  # no reference side: it measures speechlib's own pipeline overhead
 
 
 def _peak_rss_gb() -> float:
@@ -173,6 +181,37 @@ def _first_batch(side: str, tree: Path, workdir: Path, batch_size: int) -> dict:
     return {"seconds": time.perf_counter() - started}
 
 
+class InMemoryBatches:
+    """The batches of ``loader`` (same count, same sizes) as random clips already in memory: a pool of
+    ``pool`` distinct batches, made before timing and used in turn (a CNN's work does not depend on
+    what the samples are; a whole epoch of them would take 5.4 GB on the full tree)."""
+
+    def __init__(self, loader, num_classes: int, pool: int = 8):
+        import torch
+
+        generator = torch.Generator().manual_seed(0)
+        num_clips, batch_size = len(loader.dataset), loader.batch_size
+        self.sizes = [batch_size] * (num_clips // batch_size) + (
+            [num_clips % batch_size] if num_clips % batch_size else []
+        )
+        self.pool = [
+            (
+                torch.randn(batch_size, 1, CLIP_SAMPLES, generator=generator) * 0.1,  # (batch, 1, 16000)
+                torch.randint(num_classes, (batch_size,), generator=generator),
+            )
+            for _ in range(pool)
+        ]
+        self.dataset = loader.dataset
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __iter__(self):
+        for step, size in enumerate(self.sizes):
+            waveforms, targets = self.pool[step % len(self.pool)]
+            yield waveforms[:size], targets[:size]
+
+
 def _epoch(side: str, model_name: str | None, tree: Path, workdir: Path, batch_size: int) -> dict:
     """One epoch over the training clips (``model_name`` None: only fetch the batches)."""
     import time
@@ -199,9 +238,67 @@ def _epoch(side: str, model_name: str | None, tree: Path, workdir: Path, batch_s
     return {"seconds": time.perf_counter() - started, "clips": clips}
 
 
+def _pipeline_overhead(tree: Path, batch_size: int, repeats: int = 2) -> dict:
+    """CNN epochs fed by speechlib's pipeline and by :class:`InMemoryBatches` (no pipeline) in this one
+    process, each from the same initial weights, in the order cache, memory, memory, cache, ... (so
+    a machine getting busier or quieter weighs on both alike): the ratio of their sums is the
+    pipeline's overhead. Wall time, and the process's CPU time (which other processes' load does not
+    inflate)."""
+    import itertools
+    import time
+
+    import torch
+
+    from speechlib.models import build_model
+    from speechlib.training import train_one_epoch
+
+    def epoch_seconds(batches) -> tuple[float, float]:
+        torch.manual_seed(0)
+        model = build_model("cnn", num_classes=len(WORDS))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # as `speechlib train`
+        started, cpu_started = time.perf_counter(), time.process_time()
+        train_one_epoch(model, batches, optimizer, torch.device("cpu"), progress=False)
+        return time.perf_counter() - started, time.process_time() - cpu_started
+
+    loader = speechlib_loader(tree, batch_size)
+    in_memory = InMemoryBatches(loader, num_classes=len(WORDS))
+    epoch_seconds(list(itertools.islice(in_memory, 2)))  # warm-up, untimed: first-call costs of the kernels
+    times = {"cache": [], "memory": []}
+    for turn in range(repeats):
+        for source in ("cache", "memory") if turn % 2 == 0 else ("memory", "cache"):
+            times[source].append(epoch_seconds(loader if source == "cache" else in_memory))
+    wall = {source: sum(wall for wall, _ in runs) for source, runs in times.items()}
+    cpu = {source: sum(cpu for _, cpu in runs) for source, runs in times.items()}
+    return {
+        "seconds": wall["cache"] / repeats,
+        "in_memory_seconds": wall["memory"] / repeats,
+        "ratio": wall["cache"] / wall["memory"],
+        "cpu_ratio": cpu["cache"] / cpu["memory"],
+        "epochs_each": repeats,
+        "clips": len(loader.dataset),
+    }
+
+
+def prepare(side: str, tree: Path, workdir: Path) -> dict:
+    """What a warm measurement expects to find, made untimed: speechlib's decoded cache (built if it
+    is missing or stale), the reference's list of one-second clips (its refine pass)."""
+    if side == "reference":
+        kept = refine(reference_dataset(tree))
+        (workdir / "reference_kept.json").write_text(json.dumps(kept))
+        return {}
+    from speechlib.cache import load_cache
+
+    load_cache(tree, verbose=False, progress=False)
+    return {}
+
+
 def measure(side: str, what: str, tree: Path, workdir: Path, batch_size: int = 256) -> dict:
     """Run one measurement in this process and return its figures (used by the child processes)."""
-    if what.startswith("first_batch"):
+    if what == "prepare":
+        return prepare(side, tree, workdir)
+    if what == "cnn_epoch_in_memory":
+        result = _pipeline_overhead(tree, batch_size)
+    elif what.startswith("first_batch"):
         result = _first_batch(side, tree, workdir, batch_size)
     else:
         model_name = None if what == "data_epoch" else what.split("_")[0]
@@ -267,14 +364,20 @@ def run_all(tree: Path, workdir: Path, batch_size: int, only: list[str], drop_ca
     results_path = workdir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     for what in only:
-        for side in ("speechlib", "reference"):
+        for side in ("speechlib",) if what in SPEECHLIB_ONLY else ("speechlib", "reference"):
             if what == "first_batch_cold":
                 if side == "speechlib":
                     shutil.rmtree(workdir / "cache", ignore_errors=True)  # no decoded cache yet
                 if drop_caches and not _drop_page_cache():
                     print("could not drop the OS page cache (needs root): 'cold' means no speechlib cache only")
-            elif side == "speechlib":  # as warm as the reference's tree, which its last run just read
-                _read_through(workdir / "cache")
+            else:  # a warm start finds what an earlier run left: make it first, untimed
+                if side == "speechlib":
+                    print(f"{side:>9} decoded cache: build if missing (not timed) ...", flush=True)
+                    _run_child(side, "prepare", tree, workdir, batch_size)
+                    _read_through(workdir / "cache")  # as warm as the reference's tree, which its last run read
+                elif not (workdir / "reference_kept.json").is_file():
+                    print(f"{side:>9} refine pass (not timed) ...", flush=True)
+                    _run_child(side, "prepare", tree, workdir, batch_size)
             print(f"{side:>9} {what} ...", flush=True)
             load = os.getloadavg()[0]
             results[f"{side}/{what}"] = {**_run_child(side, what, tree, workdir, batch_size), "load_before": load}
@@ -284,12 +387,14 @@ def run_all(tree: Path, workdir: Path, batch_size: int, only: list[str], drop_ca
 
 
 TARGETS = {"first_batch_warm": 50, "data_epoch": None, "simplenet_epoch": 5, "cnn_epoch": 5, "first_batch_cold": None}
+OVERHEAD_TARGET = 1.05  # a CNN epoch from the cache may take at most 5% longer than on tensors in memory
 ROW_NAMES = {
     "first_batch_cold": "time to first batch, cold",
     "first_batch_warm": "time to first batch, warm",
     "data_epoch": "one epoch, data only (no model)",
     "simplenet_epoch": "one SimpleNet epoch",
     "cnn_epoch": "one CNN epoch",
+    "cnn_epoch_in_memory": "one CNN epoch vs the same model on random tensors already in memory",
 }
 
 
@@ -300,6 +405,8 @@ def table(results: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for what in MEASUREMENTS:
+        if what in SPEECHLIB_ONLY:
+            continue
         reference, ours = results.get(f"reference/{what}"), results.get(f"speechlib/{what}")
         if not reference or not ours:
             continue
@@ -325,8 +432,18 @@ def table(results: dict) -> str:
                 f"| {ROW_NAMES[what]}, incl. Python start and imports | {reference['process_seconds']:.2f} s "
                 f"| {ours['process_seconds']:.2f} s | {reference['process_seconds'] / ours['process_seconds']:.1f}x | | |"
             )
+    overhead = results.get("speechlib/cnn_epoch_in_memory")
+    if overhead:  # the pipeline's cost: speechlib's CNN epoch against no pipeline at all, in one process
+        lines.append(
+            f"| {ROW_NAMES['cnn_epoch_in_memory']} ({overhead['clips']:,} clips, mean of {overhead['epochs_each']} "
+            f"each) | | {overhead['seconds']:.2f} s / {overhead['in_memory_seconds']:.2f} s "
+            f"| {overhead['ratio']:.3f} (cache / in memory; CPU time {overhead['cpu_ratio']:.3f}) | <= {OVERHEAD_TARGET} | "
+            f"{'yes' if overhead['ratio'] <= OVERHEAD_TARGET else '**no**'} |"
+        )
+    # the overhead row's pool of random batches is not the pipeline's memory
+    compared = {key: r for key, r in results.items() if key.split("/")[1] not in SPEECHLIB_ONLY}
     peaks = {
-        side: max((r["peak_rss_gb"] for key, r in results.items() if key.startswith(side)), default=0.0)
+        side: max((r["peak_rss_gb"] for key, r in compared.items() if key.startswith(side)), default=0.0)
         for side in ("reference", "speechlib")
     }
     lines.append(
