@@ -25,8 +25,8 @@ import torch
 import torchaudio.functional as AF
 
 import speechlib
-from conftest import free_port
 from speechlib.data import BUNDLED_ROOT, REPO_DIR
+from testkit import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 MODEL_PATH = REPO_DIR / "models" / "cnn.pt"  # the model notebook 10 loads

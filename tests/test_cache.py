@@ -10,10 +10,10 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import write_tone_tree
 from speechlib import SpeechCommands, pad_trim, read_clip
 from speechlib.cache import MARKER, CachedClips, cache_home, load_cache
 from speechlib.data import REPO_DIR, DataError
+from testkit import write_tone_tree
 
 WORDS = ["yes", "no", "up"]
 

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import write_tone_tree
 from speechlib import center_on_loudest, cli, load_model, read_clip
+from testkit import write_tone_tree
 
 WORDS = ["down", "no", "up", "yes"]
 

@@ -14,9 +14,9 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import free_port, write_tone_tree
 from speechlib import TrainConfig, fit
 from speechlib.augment import WaveformAugment
+from testkit import free_port, write_tone_tree
 
 pytestmark = pytest.mark.slow  # two training processes in every test (spawned, or by torchrun)
 

@@ -21,10 +21,10 @@ import pytest
 import soundfile as sf
 
 import speechlib
-from conftest import free_port
 from speechlib import cli, download
 from speechlib.data import DataError, real_root
 from speechlib.download import DownloadError, download_speech_commands
+from testkit import free_port
 
 WORDS = ("yes", "no", "up")
 SPEAKERS = ("0a7c2a8d", "1b2c3d4e", "9f8e7d6c")  # speaker i's clips: validation (0), testing (1), training (2)

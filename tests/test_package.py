@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import speechlib
-from conftest import TOOLS_DIR
+from testkit import TOOLS_DIR
 
 
 @pytest.mark.parametrize("name", speechlib.__all__)

@@ -29,6 +29,7 @@ def installed(tmp_path, monkeypatch):
     site_packages.mkdir()
     monkeypatch.setattr(paths, "PACKAGE_PARENT", site_packages)
     monkeypatch.delenv(paths.HOME_VARIABLE, raising=False)
+    monkeypatch.delenv("SPEECHLIB_DATA", raising=False)  # notebooks/conftest.py sets it when both folders are tested
     return site_packages
 
 

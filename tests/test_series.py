@@ -52,9 +52,9 @@ def test_saved_model_accuracy_evaluates_the_saved_model(tmp_path):
     import pytest
     import torch
 
-    from conftest import write_tone_tree
     from speechlib import SimpleNet, SpeechCommands, make_collate, predict, save_model
     from speechlib.series import saved_model_accuracy
+    from testkit import write_tone_tree
 
     root = write_tone_tree(tmp_path / "sc", 40, ["no", "yes"], num_speakers=10)
     torch.manual_seed(0)

@@ -6,8 +6,8 @@ matplotlib.use("Agg")
 
 import pytest
 
-from conftest import write_tone_tree
 from speechlib import SpeechCommands, clip_browser
+from testkit import write_tone_tree
 
 
 @pytest.fixture(scope="module")
