@@ -1,6 +1,6 @@
 """Recognising your own voice: record in the browser, classify in the kernel.
 
-Taught in notebook 07. The browser half (``recorder.js``) records raw samples with the Web Audio
+Taught in notebook 10. The browser half (``recorder.js``) records raw samples with the Web Audio
 API at whatever rate the sound card runs (often 48 kHz) and sends them here; this half turns them
 into the kind of clip the model was trained on (mono, 16 kHz, 1 s, word in the middle).
 """
@@ -21,6 +21,7 @@ from .data import CLIP_SAMPLES, SAMPLE_RATE, DataError, read_audio, to_mono
 from .models import LogMel
 from .plots import plot_spectrogram, plot_waveform
 from .training import top_k
+from .transfer import DEFAULT_MODEL, model_threshold, verdict
 from .transforms import center_on_loudest
 
 HERE = Path(__file__).parent
@@ -29,22 +30,24 @@ HERE = Path(__file__).parent
 def prepare_recording(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """A recording ``(channels, n)`` at any rate -> a training-like clip ``(1, 16000)``.
 
-    Taught in notebook 07. Channels are averaged to mono, the rate is converted to 16 kHz, and the
+    Taught in notebook 10. Channels are averaged to mono, the rate is converted to 16 kHz, and the
     second around the loudest part is kept (or the recording is padded to one second).
     """
     return center_on_loudest(to_mono(waveform, sample_rate, SAMPLE_RATE), CLIP_SAMPLES)  # (1, 16000)
 
 
 def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
-    """Top-``k`` words for an audio file of any rate, length and channel count. Taught in notebook 07.
+    """Top-``k`` words for an audio file of any rate, length and channel count. Taught in notebook 10.
 
-    An unreadable file raises :class:`speechlib.DataError` naming it.
+    A missing or unreadable file raises :class:`speechlib.DataError` naming it.
     """
+    if not Path(path).is_file():
+        raise DataError(f"{path}: file not found")
     return top_k(model, prepare_recording(*read_audio(path)), labels, k)
 
 
 def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Figure:
-    """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side. Taught in notebook 07.
+    """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side. Taught in notebook 10.
 
     The spectrogram has the CNN's settings (:class:`speechlib.models.LogMel`), in dB before the
     CNN's normalisation. A plain ``matplotlib.figure.Figure`` (not pyplot), so the notebook does
@@ -82,7 +85,7 @@ def wav_bytes(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> bytes:
 def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
     """The contents of an audio file (WAV, FLAC, OGG) -> ``(waveform (channels, n), sample_rate)``.
 
-    Taught in notebook 07: for files that arrive as bytes, uploaded in the browser. Bad data raises
+    Taught in notebook 10: for files that arrive as bytes, uploaded in the browser. Bad data raises
     :class:`speechlib.DataError` naming ``name``.
     """
     return read_audio(io.BytesIO(data), name)  # (channels, n), sample_rate
@@ -91,10 +94,13 @@ def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
 class Recorder(anywidget.AnyWidget):
     """Record about a second in the browser (or pick a file) and see the model's top-3 words.
 
-    Taught in notebook 07. ``Recorder(model, labels)``; show it as a cell's last line. It records
-    ``seconds`` (1.5 s: a little slack to start speaking; the loudest second is kept), then shows
-    the clip the model heard (player, waveform, mel spectrogram) and its three most probable words.
-    ``recorder.classify_file(path)`` does the same for a file on the kernel's machine.
+    Taught in notebook 10. ``Recorder()`` listens with the shipped transfer model (``speechlib.DEFAULT_MODEL``,
+    which also knows when it heard no word); ``Recorder(model, labels)`` with any other. Show it as a cell's
+    last line. It records ``seconds`` (1.5 s: a little slack to start speaking; the loudest second is kept),
+    then shows the clip the model heard (player, waveform, mel spectrogram), its three most probable words,
+    and in the status line "I heard nothing" or "not one of the words" when that is the model's answer
+    (``verdict``). ``recorder.classify_file(path)`` does the same for a file on the kernel's machine.
+    Any error shows in the widget.
     """
 
     _esm = HERE / "recorder.js"
@@ -104,19 +110,29 @@ class Recorder(anywidget.AnyWidget):
     status = traitlets.Unicode("").tag(sync=True)  # what happened last, in words
     error = traitlets.Unicode("").tag(sync=True)  # set instead of status when something failed
     top3 = traitlets.List().tag(sync=True)  # [{"word": "yes", "probability": 0.97}, ...]
+    verdict = traitlets.Unicode("").tag(sync=True)  # "I heard nothing", "not one of the words" or ""
     audio = traitlets.Bytes(b"").tag(sync=True)  # the 1 s clip the model heard, as WAV
     image = traitlets.Bytes(b"").tag(sync=True)  # its waveform and mel spectrogram, as PNG
 
-    def __init__(self, model: torch.nn.Module, labels: list[str], **kwargs):
+    def __init__(self, model: torch.nn.Module | None = None, labels: list[str] | None = None, **kwargs):
         super().__init__(**kwargs)
+        if model is None:
+            from .training import load_model  # lazily: only the default needs it
+
+            model, default_labels = load_model(DEFAULT_MODEL)
+            labels = default_labels if labels is None else labels
+        if labels is None:
+            raise ValueError("Recorder(model, labels): give the model's labels too (load_model returns both)")
         self.model = model
         self.labels = list(labels)
-        self.status = f"Press the button and say one of: {', '.join(self.labels)}."
+        words = [label for label in self.labels if not label.startswith("_")]  # not _silence_
+        self.status = f"Press the button and say one of: {', '.join(words)}."
         self.on_msg(self._on_message)
 
     def __repr__(self) -> str:
         # Deterministic, so the notebook's saved output matches a fresh run (nbval).
-        return f"Recorder({len(self.labels)} words, records {self.seconds} s)"
+        words = sum(not label.startswith("_") for label in self.labels)
+        return f"Recorder({words} words, records {self.seconds} s)"
 
     def classify(self, waveform: torch.Tensor, sample_rate: int, source: str) -> list[tuple[str, float]]:
         """Prepare a recording ``(channels, n)``, classify it and show everything in the widget."""
@@ -126,13 +142,17 @@ class Recorder(anywidget.AnyWidget):
         self.audio = wav_bytes(clip)
         self.image = png_bytes(plot_clip(clip))
         self.top3 = [{"word": word, "probability": probability} for word, probability in best]
+        self.verdict = verdict(best, model_threshold(self.model)) or ""
+        answer = f" {self.verdict}." if self.verdict else ""
         loudness = "" if clip.abs().max() > 1e-3 else " It is silent: is the microphone muted?"
         self.error = ""
-        self.status = f"{source}: {seconds:.2f} s at {sample_rate} Hz -> 1 s at {SAMPLE_RATE} Hz.{loudness}"
+        self.status = f"{source}: {seconds:.2f} s at {sample_rate} Hz -> 1 s at {SAMPLE_RATE} Hz.{answer}{loudness}"
         return best
 
     def classify_file(self, path: str | Path) -> list[tuple[str, float]]:
         """Classify an audio file on the kernel's machine and show it in the widget."""
+        if not Path(path).is_file():
+            raise DataError(f"{path}: file not found")
         samples, sample_rate = decode_audio(Path(path).read_bytes(), str(path))
         return self.classify(samples, sample_rate, Path(path).name)
 
@@ -146,6 +166,12 @@ class Recorder(anywidget.AnyWidget):
             elif content.get("type") == "file":
                 samples, sample_rate = decode_audio(bytes(buffers[0]), content["name"])
                 self.classify(samples, sample_rate, content["name"])
-        except DataError as error:
-            self.top3 = []
-            self.error = str(error)
+        except DataError as error:  # a bad file or recording: its own message says what is wrong
+            self._show_error(str(error))
+        except Exception as error:  # noqa: BLE001 (anything else would vanish into the kernel log: show it)
+            self._show_error(f"{type(error).__name__}: {error}")
+
+    def _show_error(self, message: str) -> None:
+        self.top3 = []
+        self.verdict = ""
+        self.error = message
