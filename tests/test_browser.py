@@ -29,7 +29,7 @@ import speechlib
 from speechlib.data import BUNDLED_ROOT, REPO_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
-MODEL_PATH = REPO_DIR / "models" / "cnn.pt"  # the model notebook 07 loads
+MODEL_PATH = speechlib.DEFAULT_MODEL  # the shipped transfer model: what the Recorder and "your own voice" use
 ARTIFACTS = REPO_DIR / "tests" / "artifacts" / "browser"
 NOTEBOOK_07 = "07_your_own_voice.ipynb"
 NOTEBOOK_01 = "01_loading_the_dataset.ipynb"
