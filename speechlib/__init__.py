@@ -27,6 +27,10 @@ _MODULE_OF = {
     "SpeechEmbedding": "embedding",
     "embedding_cache": "embedding",
     "load_speech_embedding": "embedding",
+    # transfer.py: the shipped model that hears people, and "I heard nothing" (notebooks 09, 10)
+    "DEFAULT_MODEL": "transfer",
+    "EmbeddingClassifier": "transfer",
+    "verdict": "transfer",
     # device.py
     "pick_device": "device",
     # models.py

@@ -244,8 +244,13 @@ def evaluate_command(args) -> int:
         raise DataError(f"{root}: no {args.subset} clips")
     result = evaluate(model, loader, device, model_labels)
     per_class = {word: result["per_class"][word] for word in cache.labels}  # the tree's words only
+    # macro accuracy: every word counts the same, however many clips it has. A prediction of a class the
+    # tree does not have (the transfer model's _silence_) is simply wrong.
+    measured = [accuracy for accuracy in per_class.values() if accuracy is not None]
+    macro_accuracy = sum(measured) / len(measured) if measured else 0.0
     counts = result["confusion"].sum(dim=1)
     print(f"accuracy {result['accuracy']:.4f} on {len(clips):,} {args.subset} clips of {root}")
+    print(f"macro accuracy {macro_accuracy:.4f} (the mean of the {len(measured)} per-word accuracies)")
     for word in cache.labels:
         accuracy = per_class[word]
         shown = "   n/a" if accuracy is None else f"{accuracy:.4f}"
@@ -258,6 +263,7 @@ def evaluate_command(args) -> int:
                 "subset": args.subset,
                 "clips": len(clips),
                 "accuracy": result["accuracy"],
+                "macro_accuracy": macro_accuracy,
                 "per_class": per_class,
             },
             args.json,
@@ -275,11 +281,18 @@ def predict_command(args) -> int:
     # notebook 10's classify_file: mono, 16 kHz, the second around the loudest part (a recording of
     # any length). Imported here: it brings matplotlib, which train and evaluate do not need.
     from .recorder import classify_file
+    from .transfer import default_model_path, model_threshold, verdict
 
-    model, labels = load_model(existing_file(args.model, "model file"))
-    for path in args.files:
-        guesses = ", ".join(f"{word} {probability:.3f}" for word, probability in classify_file(path, model, labels))
-        print(f"{path}: {guesses}")
+    arguments = list(args.paths)
+    # `speechlib predict MODEL FILE...` names a model file first; `speechlib predict FILE...` uses the default
+    model_path = Path(arguments.pop(0)) if len(arguments) > 1 and arguments[0].endswith(".pt") else default_model_path()
+    model, labels = load_model(existing_file(str(model_path), "model file"))
+    threshold = model_threshold(model)
+    for path in arguments:
+        best = classify_file(path, model, labels)
+        guesses = ", ".join(f"{word} {probability:.3f}" for word, probability in best)
+        meaning = verdict(best, threshold)
+        print(f"{path}: {meaning} ({guesses})" if meaning else f"{path}: {guesses}")
     return 0
 
 
@@ -346,7 +359,9 @@ def register(commands) -> None:
         help="accuracy and per-word accuracy of a saved model",
         description="Measure a model written by `speechlib train` (or the notebooks) on any tree in the "
         "Speech Commands layout whose words the model knows. Prints the accuracy and per-word accuracy; "
-        '--json writes them as {"accuracy": ..., "per_class": {word: accuracy}}.',
+        '--json writes them as {"accuracy": ..., "macro_accuracy": ..., "per_class": {word: accuracy}}; '
+        "macro accuracy is the mean of the per-word accuracies. A model may know more classes than the tree "
+        "(the transfer model's _silence_): predicting one of them counts as wrong.",
     )
     evaluate_parser.add_argument("model", help="model file, e.g. models/cnn.pt")
     evaluate_parser.add_argument("--data", default="auto", help=DATA_HELP)
@@ -364,10 +379,14 @@ def register(commands) -> None:
     predict_parser = commands.add_parser(
         "predict",
         help="the 3 most likely words for audio files",
+        usage="speechlib predict [-h] [MODEL] FILE [FILE ...]",
         description="Read each FILE (any format soundfile reads, any length; converted to mono 16 kHz and cut to "
         "the second around its loudest part, or padded to one second, as notebook 10 does) and print the "
-        "model's top-3 words with their probabilities.",
+        "model's top-3 words with their probabilities. MODEL (a .pt file, e.g. models/cnn.pt) is optional: "
+        'without it the shipped transfer model models/transfer.pt answers, which also says "I heard nothing" '
+        "for silence, noise and tones (models/README.md).",
     )
-    predict_parser.add_argument("model", help="model file, e.g. models/cnn.pt")
-    predict_parser.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    predict_parser.add_argument(
+        "paths", nargs="+", metavar="[MODEL] FILE", help="a model file ending in .pt (optional), then audio files"
+    )
     predict_parser.set_defaults(func=lambda args: report_errors("predict", predict_command, args))

@@ -39,9 +39,22 @@ import torchaudio
 from torch import nn
 from torch.nn import functional as F
 
-from .data import REPO_DIR, SAMPLE_RATE
+from . import paths
+from .data import SAMPLE_RATE
 
-WEIGHTS_PATH = REPO_DIR / "models" / "speech_embedding.pt"
+
+def weights_path() -> Path:
+    """``models/speech_embedding.pt`` of the project (found by :mod:`speechlib.paths`)."""
+    return paths.models_dir() / "speech_embedding.pt"
+
+
+def __getattr__(name: str) -> Path:
+    """``WEIGHTS_PATH``: looked up when read, so importing this module needs no project (PEP 562)."""
+    if name == "WEIGHTS_PATH":
+        return weights_path()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 N_MELS = 32  # mel bands per frame
 WINDOW_FRAMES = 76  # log-mel frames the embedding network looks at: 0.775 s
 HOP_FRAMES = 8  # openWakeWord's step between windows (80 ms); also the network's own time stride
@@ -221,7 +234,7 @@ def load_speech_embedding(
     ``models/speech_embedding.pt``); the front end has no learned weights. A missing or damaged file
     raises an error naming it.
     """
-    path = Path(WEIGHTS_PATH if path is None else path)
+    path = Path(weights_path() if path is None else path)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: speech embedding weights not found (made by `python tools/convert_speech_embedding.py`)"

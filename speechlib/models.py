@@ -125,6 +125,10 @@ MODELS = {"simplenet": SimpleNet, "cnn": CNN}
 
 def build_model(name: str, num_classes: int = 35) -> nn.Module:
     """A fresh model by name (``"simplenet"``, ``"cnn"``), as the CLI and saved checkpoints name them."""
+    if name == "transfer":  # the shipped transfer model (notebook 09), made by tools/train_transfer.py
+        from .transfer import EmbeddingClassifier
+
+        return EmbeddingClassifier(num_classes=num_classes)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")
     return MODELS[name](num_classes=num_classes)

@@ -21,6 +21,7 @@ from .data import CLIP_SAMPLES, SAMPLE_RATE, DataError, read_audio, to_mono
 from .models import LogMel
 from .plots import plot_spectrogram, plot_waveform
 from .training import top_k
+from .transfer import default_model_path, model_threshold, verdict
 from .transforms import center_on_loudest
 
 HERE = Path(__file__).parent
@@ -38,8 +39,10 @@ def prepare_recording(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
 def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
     """Top-``k`` words for an audio file of any rate, length and channel count. Taught in notebook 10.
 
-    An unreadable file raises :class:`speechlib.DataError` naming it.
+    A missing or unreadable file raises :class:`speechlib.DataError` naming it.
     """
+    if not Path(path).is_file():
+        raise DataError(f"{path}: file not found")
     return top_k(model, prepare_recording(*read_audio(path)), labels, k)
 
 
@@ -91,10 +94,13 @@ def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
 class Recorder(anywidget.AnyWidget):
     """Record about a second in the browser (or pick a file) and see the model's top-3 words.
 
-    Taught in notebook 10. ``Recorder(model, labels)``; show it as a cell's last line. It records
-    ``seconds`` (1.5 s: a little slack to start speaking; the loudest second is kept), then shows
-    the clip the model heard (player, waveform, mel spectrogram) and its three most probable words.
-    ``recorder.classify_file(path)`` does the same for a file on the kernel's machine.
+    Taught in notebook 10. ``Recorder()`` listens with the shipped transfer model (``speechlib.DEFAULT_MODEL``,
+    which also knows when it heard no word); ``Recorder(model, labels)`` with any other. Show it as a cell's
+    last line. It records ``seconds`` (1.5 s: a little slack to start speaking; the loudest second is kept),
+    then shows the clip the model heard (player, waveform, mel spectrogram), its three most probable words,
+    and in the status line "I heard nothing" or "not one of the words" when that is the model's answer
+    (``verdict``). ``recorder.classify_file(path)`` does the same for a file on the kernel's machine.
+    Any error shows in the widget.
     """
 
     _esm = HERE / "recorder.js"
@@ -104,19 +110,29 @@ class Recorder(anywidget.AnyWidget):
     status = traitlets.Unicode("").tag(sync=True)  # what happened last, in words
     error = traitlets.Unicode("").tag(sync=True)  # set instead of status when something failed
     top3 = traitlets.List().tag(sync=True)  # [{"word": "yes", "probability": 0.97}, ...]
+    verdict = traitlets.Unicode("").tag(sync=True)  # "I heard nothing", "not one of the words" or ""
     audio = traitlets.Bytes(b"").tag(sync=True)  # the 1 s clip the model heard, as WAV
     image = traitlets.Bytes(b"").tag(sync=True)  # its waveform and mel spectrogram, as PNG
 
-    def __init__(self, model: torch.nn.Module, labels: list[str], **kwargs):
+    def __init__(self, model: torch.nn.Module | None = None, labels: list[str] | None = None, **kwargs):
         super().__init__(**kwargs)
+        if model is None:
+            from .training import load_model  # lazily: only the default needs it
+
+            model, default_labels = load_model(default_model_path())
+            labels = default_labels if labels is None else labels
+        if labels is None:
+            raise ValueError("Recorder(model, labels): give the model's labels too (load_model returns both)")
         self.model = model
         self.labels = list(labels)
-        self.status = f"Press the button and say one of: {', '.join(self.labels)}."
+        words = [label for label in self.labels if not label.startswith("_")]  # not _silence_
+        self.status = f"Press the button and say one of: {', '.join(words)}."
         self.on_msg(self._on_message)
 
     def __repr__(self) -> str:
         # Deterministic, so the notebook's saved output matches a fresh run (nbval).
-        return f"Recorder({len(self.labels)} words, records {self.seconds} s)"
+        words = sum(not label.startswith("_") for label in self.labels)
+        return f"Recorder({words} words, records {self.seconds} s)"
 
     def classify(self, waveform: torch.Tensor, sample_rate: int, source: str) -> list[tuple[str, float]]:
         """Prepare a recording ``(channels, n)``, classify it and show everything in the widget."""
@@ -126,13 +142,17 @@ class Recorder(anywidget.AnyWidget):
         self.audio = wav_bytes(clip)
         self.image = png_bytes(plot_clip(clip))
         self.top3 = [{"word": word, "probability": probability} for word, probability in best]
+        self.verdict = verdict(best, model_threshold(self.model)) or ""
+        answer = f" {self.verdict}." if self.verdict else ""
         loudness = "" if clip.abs().max() > 1e-3 else " It is silent: is the microphone muted?"
         self.error = ""
-        self.status = f"{source}: {seconds:.2f} s at {sample_rate} Hz -> 1 s at {SAMPLE_RATE} Hz.{loudness}"
+        self.status = f"{source}: {seconds:.2f} s at {sample_rate} Hz -> 1 s at {SAMPLE_RATE} Hz.{answer}{loudness}"
         return best
 
     def classify_file(self, path: str | Path) -> list[tuple[str, float]]:
         """Classify an audio file on the kernel's machine and show it in the widget."""
+        if not Path(path).is_file():
+            raise DataError(f"{path}: file not found")
         samples, sample_rate = decode_audio(Path(path).read_bytes(), str(path))
         return self.classify(samples, sample_rate, Path(path).name)
 
@@ -146,6 +166,12 @@ class Recorder(anywidget.AnyWidget):
             elif content.get("type") == "file":
                 samples, sample_rate = decode_audio(bytes(buffers[0]), content["name"])
                 self.classify(samples, sample_rate, content["name"])
-        except DataError as error:
-            self.top3 = []
-            self.error = str(error)
+        except DataError as error:  # a bad file or recording: its own message says what is wrong
+            self._show_error(str(error))
+        except Exception as error:  # noqa: BLE001 (anything else would vanish into the kernel log: show it)
+            self._show_error(f"{type(error).__name__}: {error}")
+
+    def _show_error(self, message: str) -> None:
+        self.top3 = []
+        self.verdict = ""
+        self.error = message

@@ -29,7 +29,7 @@ from speechlib.data import BUNDLED_ROOT, REPO_DIR
 from testkit import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-MODEL_PATH = REPO_DIR / "models" / "cnn.pt"  # the model notebook 10 loads
+MODEL_PATH = speechlib.DEFAULT_MODEL  # the shipped transfer model: what the Recorder and "your own voice" use
 ARTIFACTS = REPO_DIR / "tests" / "artifacts" / "browser"
 NOTEBOOK_10 = "10_your_own_voice.ipynb"
 NOTEBOOK_01 = "01_loading_the_dataset.ipynb"

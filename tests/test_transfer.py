@@ -1,0 +1,162 @@
+"""The shipped transfer model (models/transfer.pt): shape and labels, a save/load round trip, "I heard nothing"
+for sounds that are not speech, predict with the default model, and evaluate on a tree with fewer classes."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import speechlib
+from speechlib import cli, load_model, save_model
+from speechlib.data import BUNDLED_ROOT, SpeechCommands
+from speechlib.recorder import Recorder
+from speechlib.transfer import (
+    DEFAULT_MODEL,
+    HEARD_NOTHING,
+    NON_SPEECH_KINDS,
+    NOT_A_WORD,
+    SILENCE_LABEL,
+    EmbeddingClassifier,
+    non_speech_clips,
+    verdict,
+)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEECHLIB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model(DEFAULT_MODEL)
+
+
+def speechlib_cli(*argv) -> int:
+    return cli.main([str(a) for a in argv])
+
+
+def test_default_model_is_the_shipped_transfer_model(shipped):
+    model, labels = shipped
+    assert speechlib.DEFAULT_MODEL == DEFAULT_MODEL and DEFAULT_MODEL.name == "transfer.pt"
+    assert isinstance(model, EmbeddingClassifier) and not model.training
+    words = SpeechCommands(BUNDLED_ROOT, verbose=False).labels
+    assert labels == words + [SILENCE_LABEL], "35 words in the bundled order, then the extra class"
+    log_probs = model(torch.zeros(3, 1, 16000))  # (batch, classes)
+    assert log_probs.shape == (3, 36)
+    assert torch.allclose(log_probs.exp().sum(dim=1), torch.ones(3), atol=1e-5)
+    assert not any(p.requires_grad for p in model.embedding.parameters()), "the embedding stays frozen"
+
+
+def test_save_and_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = EmbeddingClassifier(num_classes=36).eval()
+    model.log_prior[35] = -2.0
+    model.reject_below.fill_(0.25)
+    path = save_model(model, tmp_path / "t.pt", [f"w{i}" for i in range(36)], "transfer")
+    loaded, labels = load_model(path)
+    clips = torch.randn(2, 1, 16000) * 0.1
+    with torch.no_grad():
+        assert torch.equal(loaded(clips), model(clips))
+    assert labels[-1] == "w35" and float(loaded.reject_below) == 0.25 and float(loaded.log_prior[35]) == -2.0
+
+
+def test_shipped_model_hears_a_word_and_hears_nothing_in_noise(shipped):
+    model, labels = shipped
+    # never trained on: a seed of its own (training used seed 1, the model card's measurement 20261125)
+    sounds, kinds = non_speech_clips(2, seed=4242)
+    assert sounds.shape == (2 * len(NON_SPEECH_KINDS), 1, 16000) and kinds[:2] == ["silence", "silence"]
+    with torch.no_grad():
+        answers = [labels[i] for i in model(sounds).argmax(dim=1).tolist()]
+    rejected = [kind for kind, answer in zip(kinds, answers) if answer == SILENCE_LABEL]
+    assert len(rejected) >= len(kinds) - 1, f"only {rejected} of {kinds} were heard as no word: {answers}"
+
+    testing = SpeechCommands(BUNDLED_ROOT, subset="testing", verbose=False)
+    index = testing.files.index(next(f for f in testing.files if f.startswith("yes/")))
+    best = speechlib.classify_file(testing.root / testing.files[index], model, labels)
+    assert best[0][0] == "yes" and verdict(best, float(model.reject_below)) is None
+
+
+def test_verdict_names_silence_and_doubt():
+    assert verdict([(SILENCE_LABEL, 0.9), ("yes", 0.05)]) == HEARD_NOTHING
+    assert verdict([("yes", 0.3), ("no", 0.2)], reject_below=0.4) == NOT_A_WORD
+    assert verdict([("yes", 0.5), ("no", 0.2)], reject_below=0.4) is None
+
+
+def test_non_speech_clips_are_reproducible_and_loud_enough():
+    first, kinds = non_speech_clips(3, seed=7)
+    again, _ = non_speech_clips(3, seed=7)
+    other, _ = non_speech_clips(3, seed=8)
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    peaks = first.abs().amax(dim=(1, 2))
+    kinds = np.array(kinds)
+    assert (peaks[kinds == "silence"] == 0).all()
+    assert (peaks[kinds == "tone"] > 10 ** (-40 / 20) * 0.99).all() and (peaks <= 1).all()
+
+
+def test_predict_uses_the_default_model_and_says_file_not_found(tmp_path, capsys):
+    example = speechlib.data.REPO_DIR / "data" / "examples" / "yes_48k.wav"
+    assert speechlib_cli("predict", example) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{example}: yes "), line
+
+    silent = tmp_path / "quiet.wav"
+    sf.write(silent, np.zeros(24000, dtype=np.float32), 16000)
+    assert speechlib_cli("predict", silent) == 0
+    assert capsys.readouterr().out.startswith(f"{silent}: {HEARD_NOTHING} ({SILENCE_LABEL} ")
+
+    assert speechlib_cli("predict", tmp_path / "missing.wav") == 1
+    assert capsys.readouterr().err.strip().endswith("missing.wav: file not found")
+    assert speechlib_cli("predict", DEFAULT_MODEL, tmp_path / "missing.wav") == 1  # MODEL FILE still works
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_evaluate_counts_an_extra_class_as_wrong_and_reports_macro_accuracy(shipped, tmp_path, capsys):
+    # a small tree of bundled test clips of two words, 6 of "yes" and 3 of "no"
+    testing = SpeechCommands(BUNDLED_ROOT, subset="testing", verbose=False)
+    chosen = [f for f in testing.files if f.startswith("yes/")][:6] + [f for f in testing.files if f.startswith("no/")][
+        :3
+    ]
+    tree = tmp_path / "tree"
+    for name in chosen:
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(testing.root / name, tree / name)
+    (tree / "testing_list.txt").write_text("".join(f"{name}\n" for name in chosen))
+
+    report = tmp_path / "shipped.json"
+    assert speechlib_cli("evaluate", DEFAULT_MODEL, "--data", tree, "--json", report, "--quiet") == 0
+    result = json.loads(report.read_text())
+    assert set(result["per_class"]) == {"no", "yes"}
+    assert result["macro_accuracy"] == pytest.approx(np.mean(list(result["per_class"].values())))
+    assert result["accuracy"] >= 0.75
+    assert "macro accuracy" in capsys.readouterr().out
+
+    # the same model told that every clip is silence: all of its answers are the extra class, all wrong
+    model, labels = shipped
+    deaf = EmbeddingClassifier(num_classes=len(labels))
+    deaf.load_state_dict(model.state_dict())
+    deaf.log_prior[labels.index(SILENCE_LABEL)] = 100.0
+    deaf_path = save_model(deaf, tmp_path / "deaf.pt", labels, "transfer")
+    assert speechlib_cli("evaluate", deaf_path, "--data", tree, "--json", report, "--quiet") == 0
+    result = json.loads(report.read_text())
+    assert result["accuracy"] == 0.0 and result["macro_accuracy"] == 0.0
+
+
+def test_recorder_defaults_to_the_shipped_model_and_shows_any_error():
+    recorder = Recorder()
+    assert repr(recorder) == "Recorder(35 words, records 1.5 s)" and SILENCE_LABEL not in recorder.status
+    silence = np.zeros(48000, dtype=np.float32)
+    recorder._on_message(recorder, {"type": "recording", "sample_rate": 48000}, [memoryview(silence.tobytes())])
+    assert recorder.verdict == HEARD_NOTHING and HEARD_NOTHING in recorder.status and recorder.error == ""
+
+    def broken(waveforms):
+        raise RuntimeError("the model broke")
+
+    recorder.model.forward = broken
+    recorder._on_message(recorder, {"type": "recording", "sample_rate": 48000}, [memoryview(silence.tobytes())])
+    assert recorder.error == "RuntimeError: the model broke" and recorder.top3 == [] and recorder.verdict == ""
+    with pytest.raises(ValueError, match="labels"):
+        Recorder(recorder.model)

@@ -1,0 +1,200 @@
+"""Train the shipped transfer model ``models/transfer.pt`` from the repository alone (maintainer script).
+
+    PYTHONPATH=$PWD python tools/train_transfer.py                          # models/transfer.pt + .json
+    PYTHONPATH=$PWD python tools/train_transfer.py --hold-out flite --out /tmp/no_flite.pt
+
+The frozen speech embedding (``models/speech_embedding.pt``) embeds every clip of ``data/bundled`` once (cached
+by :func:`speechlib.embedding.embedding_cache`); then ``--heads`` small heads are trained on the embeddings of
+the training and validation clips, each from its own seed, with label smoothing and a little Gaussian noise on
+the embeddings. An extra class, ``_silence_``, learns what is not speech: one-second stretches of the bundled
+``_background_noise_`` recordings at random levels and generated silence, hiss, noise, tones, chirps, chords,
+buzz and beeps (:func:`speechlib.transfer.non_speech_clips`, seed ``--seed + 1``). At the end it measures the
+bundled test split, the share of a separate set of generated non-speech clips (another seed) that the model
+rejects, and, with ``--hold-out ENGINE``, every clip of the held-out engine's speakers, then saves the model and
+a JSON of settings, history and accuracies beside it (both written atomically). Deterministic: seeded, CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from speechlib.cache import load_cache
+from speechlib.data import CLIP_SAMPLES, REPO_DIR, noise_files, read_clip
+from speechlib.embedding import embedding_cache
+from speechlib.files import atomic_write
+from speechlib.training import save_model
+from speechlib.transfer import (
+    DEFAULT_MODEL,
+    NON_SPEECH_KINDS,
+    SILENCE_LABEL,
+    EmbeddingClassifier,
+    EmbeddingHead,
+    non_speech_clips,
+)
+
+BUNDLED = REPO_DIR / "data" / "bundled"
+EVALUATION_SEED = 20261125  # the generated non-speech clips the rejection is measured on; never trained on
+
+
+def background_clips(root: Path, num_clips: int, seed: int) -> torch.Tensor:
+    """``num_clips`` one-second stretches of the ``_background_noise_`` recordings, peaks at -60 to -3 dBFS."""
+    rng = np.random.default_rng(seed)
+    recordings = [read_clip(path)[0] for path in noise_files(root)]  # each (n,)
+    clips = []
+    for i in range(num_clips):
+        recording = recordings[i % len(recordings)]
+        start = int(rng.integers(0, len(recording) - CLIP_SAMPLES))
+        clip = recording[start : start + CLIP_SAMPLES]
+        clips.append(clip / (clip.abs().max() + 1e-9) * 10 ** (rng.uniform(-60, -3) / 20))
+    return torch.stack(clips).unsqueeze(1)  # (num_clips, 1, 16000)
+
+
+@torch.inference_mode()
+def embed_all(model: EmbeddingClassifier, waveforms: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Embeddings ``(n, windows, 96)`` of clips ``(n, 1, 16000)``, in batches."""
+    return torch.cat([model.embed(waveforms[i : i + batch_size]) for i in range(0, len(waveforms), batch_size)])
+
+
+def train_head(
+    head: EmbeddingHead, embeddings: torch.Tensor, targets: torch.Tensor, settings: dict, seed: int
+) -> list[float]:
+    """Train one head on cached embeddings; returns its mean training loss per epoch."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    batch_size, num_epochs = settings["batch_size"], settings["num_epochs"]
+    steps_per_epoch = (len(embeddings) + batch_size - 1) // batch_size
+    # one cycle: warm up for 30% of the steps, then anneal; robust for short runs
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings["lr"], total_steps=num_epochs * steps_per_epoch)
+    epoch_losses = []
+    head.train()
+    for _ in range(num_epochs):
+        order = torch.randperm(len(embeddings), generator=generator)
+        losses = []
+        for start in range(0, len(embeddings), batch_size):
+            rows = order[start : start + batch_size]
+            batch = embeddings[rows]  # (batch, windows, 96)
+            # why: the head should not rely on exact embedding values that a real voice would not reproduce
+            batch = batch + settings["embedding_noise"] * batch.std() * torch.randn(batch.shape, generator=generator)
+            loss = F.cross_entropy(head(batch), targets[rows], label_smoothing=settings["label_smoothing"])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+        epoch_losses.append(float(np.mean(losses)))
+    head.eval()
+    return epoch_losses
+
+
+@torch.inference_mode()
+def accuracy(model: EmbeddingClassifier, embeddings: torch.Tensor, targets: torch.Tensor) -> dict:
+    """Plain and macro accuracy (mean of per-class accuracies) of the whole model on cached embeddings."""
+    predictions = model.classify_embeddings(embeddings).argmax(dim=1)
+    per_class = [(predictions[targets == c] == c).float().mean().item() for c in targets.unique()]
+    return {
+        "clips": len(targets),
+        "accuracy": (predictions == targets).float().mean().item(),
+        "macro_accuracy": float(np.mean(per_class)),
+    }
+
+
+def engine_speakers(engine: str) -> set[str]:
+    """The speakers of one text-to-speech engine, from ``data/bundled/speakers.csv``."""
+    with open(BUNDLED / "speakers.csv", newline="") as f:
+        speakers = {row["speaker_id"] for row in csv.DictReader(f) if row["engine"] == engine}
+    if not speakers:
+        raise SystemExit(f"{BUNDLED / 'speakers.csv'}: no speakers of engine {engine!r}")
+    return speakers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="model file (default: models/transfer.pt)")
+    parser.add_argument("--heads", type=int, default=5, help="heads averaged, each from its own seed (default: 5)")
+    parser.add_argument("--epochs", type=int, default=60, help="epochs per head (default: 60)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of heads and generated clips (default: 0)")
+    parser.add_argument(
+        "--hold-out",
+        choices=["espeak-ng", "flite", "festival"],
+        default=None,
+        help="train without this engine's speakers and measure all of its clips",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # small steps: a second thread only waits (8x slower on a busy 2-core machine)
+    started = time.perf_counter()
+    settings = {
+        "num_heads": args.heads, "num_epochs": args.epochs, "seed": args.seed, "hold_out": args.hold_out,
+        "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-2, "label_smoothing": 0.1, "embedding_noise": 0.3,
+        "background_clips": 200, "generated_clips_per_kind": 40, "silence_log_prior": -2.0, "reject_below": 0.0,
+        "pad_samples": 4000, "width": 128, "dropout": 0.3, "data": "data/bundled (training + validation splits)",
+    }  # fmt: skip
+
+    clips = load_cache(BUNDLED, verbose=False)
+    labels = list(clips.labels) + [SILENCE_LABEL]
+    silence = len(labels) - 1
+    model = EmbeddingClassifier(
+        num_classes=len(labels), num_heads=args.heads, pad_samples=settings["pad_samples"],
+        width=settings["width"], dropout=settings["dropout"],
+    )  # fmt: skip
+    cached = embedding_cache(clips, embedder=model.embedding, pad_samples=settings["pad_samples"], verbose=False)
+    held_out = engine_speakers(args.hold_out) if args.hold_out else set()
+    speakers = np.array(cached.speakers)
+    is_held_out = np.isin(speakers, list(held_out))
+    train_rows = np.setdiff1d(np.concatenate([cached.indices("training"), cached.indices("validation")]),
+                              np.flatnonzero(is_held_out))  # fmt: skip
+    test_rows = np.setdiff1d(cached.indices("testing"), np.flatnonzero(is_held_out))
+
+    non_speech = torch.cat(
+        [
+            background_clips(BUNDLED, settings["background_clips"], args.seed + 1),
+            non_speech_clips(settings["generated_clips_per_kind"], seed=args.seed + 1)[0],
+        ]
+    )  # (n, 1, 16000)
+    non_speech_embeddings = embed_all(model, non_speech)
+    embeddings = torch.cat([cached.embeddings[train_rows], non_speech_embeddings])  # (n, windows, 96)
+    targets = torch.cat([cached.targets[train_rows], torch.full((len(non_speech),), silence)])
+    print(f"{len(train_rows):,} word clips + {len(non_speech)} non-speech clips; {args.heads} heads", flush=True)
+
+    history = {"train_loss": []}
+    for number, head in enumerate(model.heads):
+        history["train_loss"].append(train_head(head, embeddings, targets, settings, seed=args.seed * 1000 + number))
+        print(f"head {number + 1}/{args.heads}: last epoch loss {history['train_loss'][-1][-1]:.3f}", flush=True)
+    model.log_prior[silence] = settings["silence_log_prior"]
+    model.reject_below.fill_(settings["reject_below"])
+    model.eval()
+
+    results = {"testing": accuracy(model, cached.embeddings[test_rows], cached.targets[test_rows])}
+    if args.hold_out:
+        results[f"held_out_{args.hold_out}"] = accuracy(model, cached.embeddings[is_held_out],
+                                                        cached.targets[is_held_out])  # fmt: skip
+    evaluation, kinds = non_speech_clips(50, seed=EVALUATION_SEED)
+    with torch.inference_mode():
+        rejected = (model(evaluation).argmax(dim=1) == silence).numpy()
+    kinds = np.array(kinds)
+    results["non_speech_rejected"] = {
+        "clips": len(kinds),
+        "seed": EVALUATION_SEED,
+        "rejected": float(rejected.mean()),
+        "per_kind": {kind: float(rejected[kinds == kind].mean()) for kind in NON_SPEECH_KINDS},
+    }
+    settings["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(results, indent=1))
+
+    save_model(model, args.out, labels, "transfer", settings=settings, history=history)
+    with atomic_write(args.out.with_suffix(".json"), "w") as f:
+        json.dump({"labels": labels, "settings": settings, "results": results, "history": history}, f, indent=1)
+        f.write("\n")
+    print(f"model saved to {args.out} ({settings['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()
