@@ -253,7 +253,7 @@ def load_speech_embedding(
 
 def weights_fingerprint(model: nn.Module) -> str:
     """A short hash of every parameter and buffer of ``model``: changes whenever any weight changes (so a
-    fine-tuned network gets its own :func:`embedding_cache`). Notebook 09."""
+    fine-tuned network gets its own :func:`embedding_cache`)."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())

@@ -30,7 +30,7 @@ HERE = Path(__file__).parent
 def prepare_recording(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """A recording ``(channels, n)`` at any rate -> a training-like clip ``(1, 16000)``.
 
-    Taught in notebook 10. Channels are averaged to mono, the rate is converted to 16 kHz, and the
+    Used by :class:`Recorder`. Channels are averaged to mono, the rate is converted to 16 kHz, and the
     second around the loudest part is kept (or the recording is padded to one second).
     """
     return center_on_loudest(to_mono(waveform, sample_rate, SAMPLE_RATE), CLIP_SAMPLES)  # (1, 16000)
@@ -47,7 +47,7 @@ def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k
 
 
 def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Figure:
-    """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side. Taught in notebook 10.
+    """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side, as the :class:`Recorder` shows them.
 
     The spectrogram has the CNN's settings (:class:`speechlib.models.LogMel`), in dB before the
     CNN's normalisation. A plain ``matplotlib.figure.Figure`` (not pyplot), so the notebook does
@@ -85,7 +85,7 @@ def wav_bytes(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> bytes:
 def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
     """The contents of an audio file (WAV, FLAC, OGG) -> ``(waveform (channels, n), sample_rate)``.
 
-    Taught in notebook 10: for files that arrive as bytes, uploaded in the browser. Bad data raises
+    Used by :class:`Recorder` for files that arrive as bytes, uploaded in the browser. Bad data raises
     :class:`speechlib.DataError` naming ``name``.
     """
     return read_audio(io.BytesIO(data), name)  # (channels, n), sample_rate
