@@ -1,5 +1,5 @@
 """Does the CNN recognise voices it never heard? Measured by holding out whole TTS engines of the
-bundled set. Reproduces the generalisation table of models/README.md. Taught in notebook 06.
+bundled set. Reproduces the generalisation table of models/README.md. Its results are shown in notebook 09 (against the transfer head).
 
     python tools/experiments.py --epochs 12 --json models/experiments.json
 
