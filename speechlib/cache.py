@@ -47,6 +47,7 @@ from .data import (
     read_split_list,
     scan_clips,
 )
+from .files import write_marker
 from .paths import find_project_home
 
 CACHE_FORMAT = 1  # bump when the layout below changes: old caches then get a new fingerprint
@@ -173,7 +174,7 @@ def build_cache(
             files=np.asarray(files, dtype=str),
             labels=np.asarray(dataset.labels, dtype=str),
         )
-        _write_marker(
+        write_marker(
             building / MARKER,
             {
                 "clips": len(files),
@@ -196,13 +197,6 @@ def _process_context():
     """fork on Linux: works from notebooks and scripts without a ``__main__`` guard, and the workers
     use only numpy and soundfile (never torch's thread pools). Elsewhere, the platform's safe default."""
     return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
-
-
-def _write_marker(path: Path, content: dict) -> None:
-    with open(path, "w") as f:
-        json.dump(content, f)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _is_complete(directory: Path, clips: int, num_samples: int) -> bool:

@@ -41,6 +41,7 @@ from torch.nn import functional as F
 
 from . import paths
 from .data import SAMPLE_RATE
+from .files import write_marker
 
 
 def weights_path() -> Path:
@@ -398,10 +399,7 @@ def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, direct
             "seconds": round(time.perf_counter() - started, 1),
             "device": str(device),
         }
-        with open(building / EMBEDDING_MARKER, "w") as f:
-            json.dump(marker, f)
-            f.flush()
-            os.fsync(f.fileno())
+        write_marker(building / EMBEDDING_MARKER, marker)
         try:
             os.rename(building, directory)  # atomic: the cache appears complete or not at all
         except OSError:

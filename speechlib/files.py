@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -31,3 +32,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", permissions: int = 0
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_marker(path: str | os.PathLike, content: dict) -> None:
+    """Write ``content`` as JSON and force it to disk: the last file of a cache being built (decoded clips,
+    embeddings), whose presence says the folder is complete once it is renamed into place."""
+    with open(path, "w") as f:
+        json.dump(content, f)
+        f.flush()
+        os.fsync(f.fileno())
