@@ -19,6 +19,7 @@ _MODULE_OF = {
     "find_root": "data",
     "load_audio": "data",
     "read_clip": "data",
+    "sample_clips": "data",
     # cache.py: the decoded-clip cache
     "ClipCache": "cache",
     "CachedClips": "cache",

@@ -283,3 +283,18 @@ class SpeechCommands(torch.utils.data.Dataset):
     def noise_files(self) -> list[Path]:
         """The long recordings in ``_background_noise_`` (the noise that ``speechlib.augment`` mixes into training clips)."""
         return noise_files(self.root)
+
+
+def sample_clips(dataset: torch.utils.data.Dataset, max_clips: int | None, seed: int = 0) -> torch.utils.data.Dataset:
+    """At most ``max_clips`` clips of ``dataset``: the dataset itself if it is no larger (or ``max_clips`` is
+    None), else a ``torch.utils.data.Subset`` of ``max_clips`` clips drawn at random with ``seed``. Notebook 04.
+
+    Why: the bundled set trains in seconds, but an epoch over the full set's tens of thousands of training clips
+    takes minutes on a CPU. The clips keep their dataset order (sequential reads); the ``DataLoader`` shuffles them.
+    """
+    if max_clips is None or len(dataset) <= max_clips:
+        return dataset
+    if max_clips < 1:
+        raise ValueError(f"max_clips must be at least 1 or None, not {max_clips}")
+    chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:max_clips]
+    return torch.utils.data.Subset(dataset, chosen.sort().values.tolist())

@@ -172,3 +172,29 @@ def test_load_audio_converts_stereo_and_sample_rate(tmp_path):
 
 def test_noise_files_are_listed(tree):
     assert [p.name for p in SpeechCommands(tree, verbose=False).noise_files()] == ["white.wav"]
+
+
+def test_sample_clips_keeps_small_sets_whole_and_samples_large_ones():
+    dataset = torch.utils.data.TensorDataset(torch.arange(100))
+    assert speechlib.sample_clips(dataset, None) is dataset
+    assert speechlib.sample_clips(dataset, 100) is dataset
+    sample = speechlib.sample_clips(dataset, 30, seed=1)
+    assert len(sample) == 30
+    assert sample.indices == sorted(set(sample.indices)), "indices should be distinct and in dataset order"
+    assert speechlib.sample_clips(dataset, 30, seed=1).indices == sample.indices, "the same seed, the same clips"
+    assert speechlib.sample_clips(dataset, 30, seed=2).indices != sample.indices, "another seed, other clips"
+    assert [dataset[i][0].item() for i in sample.indices] == [item[0].item() for item in sample]
+    with pytest.raises(ValueError, match="max_clips"):
+        speechlib.sample_clips(dataset, 0)
+
+
+def test_sample_of_cached_clips_is_read_in_batches(tree, tmp_path, monkeypatch):
+    from speechlib.cache import CachedClips, load_cache
+
+    monkeypatch.setenv("SPEECHLIB_CACHE", str(tmp_path / "cache"))
+    clips = CachedClips(load_cache(tree, progress=False, verbose=False))
+    sample = speechlib.sample_clips(clips, 3, seed=0)
+    waveforms, targets = next(iter(torch.utils.data.DataLoader(sample, batch_size=3)))  # via __getitems__
+    expected = torch.stack([clips[i][0] for i in sample.indices])
+    assert torch.equal(waveforms, expected)
+    assert targets.tolist() == [clips[i][1] for i in sample.indices]
