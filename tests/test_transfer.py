@@ -64,6 +64,18 @@ def test_save_and_load_round_trip(tmp_path):
     assert labels[-1] == "w35" and float(loaded.reject_below) == 0.25 and float(loaded.log_prior[35]) == -2.0
 
 
+def test_load_rebuilds_the_heads_from_the_saved_settings(tmp_path):
+    torch.manual_seed(0)
+    model = EmbeddingClassifier(num_classes=5, num_heads=2, width=32, pad_samples=800).eval()
+    settings = {"num_heads": 2, "width": 32, "pad_samples": 800, "dropout": 0.3, "lr": 0.002}
+    path = save_model(model, tmp_path / "small.pt", list("abcde"), "transfer", settings=settings)
+    loaded, _ = load_model(path)
+    assert len(loaded.heads) == 2 and loaded.heads[0].classifier.in_features == 2 * 32 and loaded.pad_samples == 800
+    clips = torch.randn(2, 1, 16000) * 0.1
+    with torch.no_grad():
+        assert torch.equal(loaded(clips), model(clips))
+
+
 def test_shipped_model_hears_a_word_and_hears_nothing_in_noise(shipped):
     model, labels = shipped
     # never trained on: a seed of its own (training used seed 1, the model card's measurement 20261125)
