@@ -1,6 +1,7 @@
 """The shipped transfer model (models/transfer.pt): shape and labels, a save/load round trip, "I heard nothing"
 for sounds that are not speech, predict with the default model, and evaluate on a tree with fewer classes."""
 
+import copy
 import json
 import shutil
 
@@ -13,6 +14,7 @@ import speechlib
 from speechlib import cli, load_model, save_model
 from speechlib.data import BUNDLED_ROOT, SpeechCommands
 from speechlib.recorder import Recorder
+from speechlib.training import load_checkpoint
 from speechlib.transfer import (
     DEFAULT_MODEL,
     HEARD_NOTHING,
@@ -148,10 +150,10 @@ def test_evaluate_counts_an_extra_class_as_wrong_and_reports_macro_accuracy(ship
 
     # the same model told that every clip is silence: all of its answers are the extra class, all wrong
     model, labels = shipped
-    deaf = EmbeddingClassifier(num_classes=len(labels))
-    deaf.load_state_dict(model.state_dict())
+    deaf = copy.deepcopy(model)
     deaf.log_prior[labels.index(SILENCE_LABEL)] = 100.0
-    deaf_path = save_model(deaf, tmp_path / "deaf.pt", labels, "transfer")
+    settings = load_checkpoint(DEFAULT_MODEL)["settings"]  # the shape of its heads
+    deaf_path = save_model(deaf, tmp_path / "deaf.pt", labels, "transfer", settings=settings)
     assert speechlib_cli("evaluate", deaf_path, "--data", tree, "--json", report, "--quiet") == 0
     result = json.loads(report.read_text())
     assert result["accuracy"] == 0.0 and result["macro_accuracy"] == 0.0
