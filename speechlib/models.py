@@ -123,12 +123,20 @@ class CNN(nn.Module):
 MODELS = {"simplenet": SimpleNet, "cnn": CNN}
 
 
-def build_model(name: str, num_classes: int = 35) -> nn.Module:
-    """A fresh model by name (``"simplenet"``, ``"cnn"``), as the CLI and saved checkpoints name them."""
+TRANSFER_SHAPE_SETTINGS = ("num_heads", "width", "dropout", "pad_samples")  # what a transfer model's shape depends on
+
+
+def build_model(name: str, num_classes: int = 35, settings: dict | None = None) -> nn.Module:
+    """A fresh model by name (``"simplenet"``, ``"cnn"``), as the CLI and saved checkpoints name them.
+
+    ``settings``: a saved model's training settings; a ``"transfer"`` model takes its number of heads, their
+    width and dropout and its padding from them (the defaults of :class:`speechlib.EmbeddingClassifier` otherwise).
+    """
     if name == "transfer":  # the shipped transfer model (notebook 09), made by tools/train_transfer.py
         from .transfer import EmbeddingClassifier
 
-        return EmbeddingClassifier(num_classes=num_classes)
+        shape = {key: (settings or {})[key] for key in TRANSFER_SHAPE_SETTINGS if key in (settings or {})}
+        return EmbeddingClassifier(num_classes=num_classes, pretrained=False, **shape)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")
     return MODELS[name](num_classes=num_classes)

@@ -380,7 +380,7 @@ def load_model(path: str | os.PathLike, map_location="cpu"):
     from .models import build_model
 
     checkpoint = load_checkpoint(path, map_location)
-    model = build_model(checkpoint["model_name"], num_classes=len(checkpoint["labels"]))
+    model = build_model(checkpoint["model_name"], len(checkpoint["labels"]), checkpoint.get("settings"))
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     return model, checkpoint["labels"]

@@ -1,6 +1,7 @@
 """The shipped transfer model (models/transfer.pt): shape and labels, a save/load round trip, "I heard nothing"
 for sounds that are not speech, predict with the default model, and evaluate on a tree with fewer classes."""
 
+import copy
 import json
 import shutil
 
@@ -13,6 +14,7 @@ import speechlib
 from speechlib import cli, load_model, save_model
 from speechlib.data import BUNDLED_ROOT, SpeechCommands
 from speechlib.recorder import Recorder
+from speechlib.training import load_checkpoint
 from speechlib.transfer import (
     DEFAULT_MODEL,
     HEARD_NOTHING,
@@ -62,6 +64,18 @@ def test_save_and_load_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded(clips), model(clips))
     assert labels[-1] == "w35" and float(loaded.reject_below) == 0.25 and float(loaded.log_prior[35]) == -2.0
+
+
+def test_load_rebuilds_the_heads_from_the_saved_settings(tmp_path):
+    torch.manual_seed(0)
+    model = EmbeddingClassifier(num_classes=5, num_heads=2, width=32, pad_samples=800).eval()
+    settings = {"num_heads": 2, "width": 32, "pad_samples": 800, "dropout": 0.3, "lr": 0.002}
+    path = save_model(model, tmp_path / "small.pt", list("abcde"), "transfer", settings=settings)
+    loaded, _ = load_model(path)
+    assert len(loaded.heads) == 2 and loaded.heads[0].classifier.in_features == 2 * 32 and loaded.pad_samples == 800
+    clips = torch.randn(2, 1, 16000) * 0.1
+    with torch.no_grad():
+        assert torch.equal(loaded(clips), model(clips))
 
 
 def test_shipped_model_hears_a_word_and_hears_nothing_in_noise(shipped):
@@ -136,10 +150,10 @@ def test_evaluate_counts_an_extra_class_as_wrong_and_reports_macro_accuracy(ship
 
     # the same model told that every clip is silence: all of its answers are the extra class, all wrong
     model, labels = shipped
-    deaf = EmbeddingClassifier(num_classes=len(labels))
-    deaf.load_state_dict(model.state_dict())
+    deaf = copy.deepcopy(model)
     deaf.log_prior[labels.index(SILENCE_LABEL)] = 100.0
-    deaf_path = save_model(deaf, tmp_path / "deaf.pt", labels, "transfer")
+    settings = load_checkpoint(DEFAULT_MODEL)["settings"]  # the shape of its heads
+    deaf_path = save_model(deaf, tmp_path / "deaf.pt", labels, "transfer", settings=settings)
     assert speechlib_cli("evaluate", deaf_path, "--data", tree, "--json", report, "--quiet") == 0
     result = json.loads(report.read_text())
     assert result["accuracy"] == 0.0 and result["macro_accuracy"] == 0.0

@@ -135,7 +135,7 @@ def main() -> None:
         "num_heads": args.heads, "num_epochs": args.epochs, "seed": args.seed, "hold_out": args.hold_out,
         "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-2, "label_smoothing": 0.1, "embedding_noise": 0.3,
         "background_clips": 200, "generated_clips_per_kind": 40, "silence_log_prior": -2.0, "reject_below": 0.1,
-        "pad_samples": 4000, "width": 128, "dropout": 0.3, "data": "data/bundled (training + validation splits)",
+        "pad_samples": 4000, "width": 256, "dropout": 0.3, "data": "data/bundled (training + validation splits)",
     }  # fmt: skip
 
     torch.manual_seed(args.seed)  # the heads' initial weights
