@@ -46,7 +46,7 @@ def _cmd_run(args) -> int:
         if missing:
             print(f"speechlib run: no notebook numbered {', '.join(sorted(missing))} in notebooks/", file=sys.stderr)
             return 2
-    runs = run_series(notebooks, env=env, write_outputs=args.write_outputs)
+    runs = run_series(notebooks, env=env, write_outputs=args.write_outputs, keep_going=args.keep_going)
     if not runs:
         print("speechlib run: no notebooks found", file=sys.stderr)
         return 1
@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", default=None, help="dataset folder (default: the real set if downloaded, else data/bundled)"
     )
     run.add_argument("--epochs", type=int, default=None, help="epochs for the notebooks that train")
+    run.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every cell even after a failing one (the notebook still counts as failed): whole-series times",
+    )
     run.add_argument(
         "--write-outputs",
         action="store_true",

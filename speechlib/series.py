@@ -37,13 +37,14 @@ def find_notebooks(folder: Path | str | None = None) -> list[Path]:
     return sorted(Path(folder if folder is not None else notebooks_dir()).glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute_notebook(path: Path | str, env: dict | None = None, timeout: int = 600):
+def execute_notebook(path: Path | str, env: dict | None = None, timeout: int = 600, keep_going: bool = False):
     """Run every cell of the notebook at ``path`` in a fresh kernel started in the notebook's folder.
 
     Returns the executed notebook (an ``nbformat.NotebookNode``) without widget state, which is large and
     only meaningful in the browser that made it (widget outputs keep their text form), and without
     timestamps, so running an unchanged notebook twice gives the same file. Raises ``nbclient.exceptions.CellExecutionError`` if a
-    cell fails.
+    cell fails; with ``keep_going``, the cells after a failing one run too and the errors stay in the outputs
+    (:func:`first_error` finds them).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -59,14 +60,24 @@ def execute_notebook(path: Path | str, env: dict | None = None, timeout: int = 6
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,  # no timestamps in the cells: a rerun changes nothing
         coalesce_streams=True,  # one stdout block per cell, however the kernel flushed it
-        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-    )  # no kernel chatter on stderr
+        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # no kernel chatter on stderr
+        allow_errors=keep_going,
+    )
     client.execute(env=dict(os.environ) if env is None else env)
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:  # without the state a widget view cannot be drawn: keep its text instead
         for output in cell.get("outputs", []):
             output.get("data", {}).pop(WIDGET_VIEW, None)
     return notebook
+
+
+def first_error(notebook) -> str:
+    """``"Name: message"`` of the first error output in an executed notebook, or ``""`` if none."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"{output['ename']}: {output['evalue']}"
+    return ""
 
 
 def write_notebook(notebook, path: Path | str) -> None:
@@ -80,22 +91,28 @@ def write_notebook(notebook, path: Path | str) -> None:
 
 
 def run_series(
-    notebooks: list[Path] | None = None, env: dict | None = None, write_outputs: bool = False, out=sys.stdout
+    notebooks: list[Path] | None = None,
+    env: dict | None = None,
+    write_outputs: bool = False,
+    out=sys.stdout,
+    keep_going: bool = False,
 ) -> list[NotebookRun]:
     """Execute ``notebooks`` (default: the whole series) one after the other, printing name, status and
-    seconds for each. Returns one :class:`NotebookRun` per notebook; a failure does not stop the rest."""
+    seconds for each. Returns one :class:`NotebookRun` per notebook; a failure does not stop the rest.
+    With ``keep_going``, a failing cell does not stop its notebook either (the run still counts as failed)."""
     from nbclient.exceptions import CellExecutionError
 
     runs = []
     for path in find_notebooks() if notebooks is None else notebooks:
         start = time.perf_counter()
         try:
-            executed = execute_notebook(path, env=env)
+            executed = execute_notebook(path, env=env, keep_going=keep_going)
         except CellExecutionError as error:
             run = NotebookRun(path, False, time.perf_counter() - start, f"{error.ename}: {error.evalue}")
         else:
-            run = NotebookRun(path, True, time.perf_counter() - start)
-            if write_outputs:
+            error = first_error(executed)
+            run = NotebookRun(path, not error, time.perf_counter() - start, error)
+            if write_outputs and run.ok:
                 write_notebook(executed, path)
         runs.append(run)
         status = "ok" if run.ok else f"FAILED ({run.error})"

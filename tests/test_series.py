@@ -77,3 +77,19 @@ def test_the_series_runs_in_teaching_order_with_one_notebook_per_number():
     # 09 (transfer learning) comes from another branch; the others are the series of issue 10
     assert {"01", "02", "03", "04", "05", "06", "07", "08", "10"} <= set(numbers), names
     assert "10_your_own_voice.ipynb" in names and "06_spectrograms.ipynb" in names
+
+
+def test_keep_going_runs_the_cells_after_a_failing_one(tmp_path):
+    marker = tmp_path / "after.txt"
+    notebook = write(tmp_path / "01_bad.ipynb", "assert False, 'broken on purpose'", f"open({str(marker)!r}, 'w')")
+    env = {"PATH": "/usr/bin:/bin"}
+
+    runs = run_series([notebook], env=env, out=io.StringIO())
+    assert not runs[0].ok and not marker.exists(), "without keep_going the run stops at the failing cell"
+
+    out = io.StringIO()
+    runs = run_series([notebook], env=env, out=out, keep_going=True, write_outputs=True)
+    assert marker.exists(), "keep_going should run the cell after the failing one"
+    assert not runs[0].ok and runs[0].error == "AssertionError: broken on purpose"
+    assert "FAILED (AssertionError: broken on purpose)" in out.getvalue()
+    assert nbformat.read(notebook, as_version=4).cells[0].outputs == [], "a failed run's outputs are not stored"
