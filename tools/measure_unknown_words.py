@@ -87,8 +87,8 @@ def main() -> None:
 
     rows = []
     for threshold in (float(t) for t in args.thresholds.split(",")):
-        row = {"threshold": threshold, "unknown_rejected": rejected(unknown_probabilities, labels, threshold).float()
-               .mean().item()}  # fmt: skip
+        unknown_rejected = rejected(unknown_probabilities, labels, threshold).float().mean().item()
+        row = {"threshold": threshold, "unknown_rejected": unknown_rejected}
         if known is not None:
             probabilities, targets = known
             refused = rejected(probabilities, labels, threshold)
