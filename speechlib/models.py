@@ -135,7 +135,8 @@ def build_model(name: str, num_classes: int = 35, settings: dict | None = None) 
     if name == "transfer":  # the shipped transfer model (notebook 09), made by tools/train_transfer.py
         from .transfer import EmbeddingClassifier
 
-        shape = {key: (settings or {})[key] for key in TRANSFER_SHAPE_SETTINGS if key in (settings or {})}
+        settings = settings or {}
+        shape = {key: settings[key] for key in TRANSFER_SHAPE_SETTINGS if key in settings}
         return EmbeddingClassifier(num_classes=num_classes, pretrained=False, **shape)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")

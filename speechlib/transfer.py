@@ -134,6 +134,16 @@ def verdict(guesses: list[tuple[str, float]], reject_below: float = 0.0) -> str 
     return None
 
 
+def rejected(probabilities: torch.Tensor, labels: list[str], reject_below: float) -> torch.Tensor:
+    """``(n,)`` bool: the clips :func:`verdict` would not answer with a word, for class probabilities
+    ``(n, classes)`` in the order of ``labels``: ``_silence_`` is the best guess, or the best probability is
+    below ``reject_below``. Used by ``tools/train_transfer.py`` and ``tools/measure_unknown_words.py``."""
+    heard_nothing = torch.zeros(len(probabilities), dtype=torch.bool)
+    if SILENCE_LABEL in labels:
+        heard_nothing = probabilities.argmax(dim=1) == labels.index(SILENCE_LABEL)
+    return heard_nothing | (probabilities.amax(dim=1) < reject_below)
+
+
 def model_threshold(model: nn.Module) -> float:
     """The model's "not one of the words" threshold: ``model.reject_below``, or 0 for a model without one."""
     threshold = getattr(model, "reject_below", None)

@@ -174,3 +174,25 @@ def test_recorder_defaults_to_the_shipped_model_and_shows_any_error():
     assert recorder.error == "RuntimeError: the model broke" and recorder.top3 == [] and recorder.verdict == ""
     with pytest.raises(ValueError, match="labels"):
         Recorder(recorder.model)
+
+
+def test_rejected_agrees_with_verdict_clip_by_clip():
+    from speechlib.transfer import rejected, verdict
+
+    labels = ["no", "yes", "_silence_"]
+    probabilities = torch.tensor(
+        [
+            [0.9, 0.05, 0.05],  # a confident word: kept
+            [0.3, 0.3, 0.4],  # _silence_ wins: "I heard nothing"
+            [0.25, 0.2, 0.55],  # _silence_ wins by far
+            [0.45, 0.35, 0.2],  # a word, but under the threshold 0.5: "not one of the words"
+        ]
+    )
+    assert rejected(probabilities, labels, 0.5).tolist() == [False, True, True, True]
+    assert rejected(probabilities, labels, 0.1).tolist() == [False, True, True, False]
+    # a model without a _silence_ class rejects by the threshold only
+    assert rejected(probabilities[:, :2], labels[:2], 0.4).tolist() == [False, True, True, False]
+    for threshold in (0.1, 0.5):
+        for row, refused in zip(probabilities, rejected(probabilities, labels, threshold)):
+            best = sorted(zip(labels, row.tolist()), key=lambda pair: -pair[1])
+            assert (verdict(best, threshold) is not None) == refused.item(), "rejected and verdict disagree"

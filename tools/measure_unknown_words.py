@@ -23,7 +23,7 @@ import torch
 from speechlib.data import SpeechCommands, read_clip
 from speechlib.files import atomic_write
 from speechlib.training import load_model
-from speechlib.transfer import DEFAULT_MODEL, SILENCE_LABEL
+from speechlib.transfer import DEFAULT_MODEL, rejected
 from speechlib.transforms import make_collate, pad_trim
 from synth import make_speakers, render_speaker
 
@@ -48,14 +48,6 @@ def speak_unknown_words(words: list[str], num_speakers: int, out_dir: Path) -> t
 def probabilities_of(model: torch.nn.Module, waveforms: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
     """Class probabilities ``(n, classes)`` of clips ``(n, 1, 16000)``."""
     return torch.cat([model(waveforms[i : i + batch_size]).exp() for i in range(0, len(waveforms), batch_size)])
-
-
-def rejected(probabilities: torch.Tensor, labels: list[str], threshold: float) -> torch.Tensor:
-    """``(n,)`` bool: the clips :func:`speechlib.verdict` would not answer with a word at ``threshold``."""
-    heard_nothing = torch.zeros(len(probabilities), dtype=torch.bool)
-    if SILENCE_LABEL in labels:
-        heard_nothing = probabilities.argmax(dim=1) == labels.index(SILENCE_LABEL)
-    return heard_nothing | (probabilities.amax(dim=1) < threshold)
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ from speechlib.transfer import (
     EmbeddingClassifier,
     EmbeddingHead,
     non_speech_clips,
+    rejected,
 )
 
 BUNDLED = REPO_DIR / "data" / "bundled"
@@ -182,14 +183,14 @@ def main() -> None:
         probabilities = model(evaluation).exp()  # (clips, classes)
     heard_nothing = (probabilities.argmax(dim=1) == silence).numpy()
     # what verdict() calls "I heard nothing" or "not one of the words"
-    rejected = heard_nothing | (probabilities.amax(dim=1) < settings["reject_below"]).numpy()
+    is_rejected = rejected(probabilities, labels, settings["reject_below"]).numpy()
     kinds = np.array(kinds)
     results["non_speech_rejected"] = {
         "clips": len(kinds),
         "seed": EVALUATION_SEED,
-        "rejected": float(rejected.mean()),
+        "rejected": float(is_rejected.mean()),
         "heard_nothing": float(heard_nothing.mean()),
-        "per_kind": {kind: float(rejected[kinds == kind].mean()) for kind in NON_SPEECH_KINDS},
+        "per_kind": {kind: float(is_rejected[kinds == kind].mean()) for kind in NON_SPEECH_KINDS},
     }
     settings["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(results, indent=1))
