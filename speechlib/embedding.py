@@ -172,15 +172,36 @@ class EmbeddingNet(nn.Module):
         # channels-last ("NHWC", the layout the network was trained in) runs faster on the CPU
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+    def forward(self, log_mel: torch.Tensor, layer: str = "output") -> torch.Tensor:
+        """The embeddings ``(batch, windows, 96)``, or what an inner ``layer`` gives (see :meth:`layer_outputs`)."""
+        return self.layer_outputs(log_mel, (layer,))[layer]
+
+    def layer_outputs(self, log_mel: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """The outputs of the layers ``names``, in one pass that stops after the last of them. Notebook 09.
+
+        ``"output"`` is the embedding ``(batch, windows, 96)``; an inner layer (``"pool0"`` to ``"pool4"`` or an
+        activation ``"act0"`` to ``"act18"``) gives ``(batch, steps, channels x mel bands)``, its feature map
+        flattened at every time step, e.g. ``"pool3"``: 192 numbers (96 channels x 2 bands) every 40 ms. Inner
+        layers see more detail of the sound than the embedding: less of it is about which word was said.
+        """
+        layers = dict(self.layers.named_children())
+        unknown = [name for name in names if name not in layers or name.startswith("conv")]
+        if unknown:  # a convolution's output is overwritten by its in-place activation: ask for the activation
+            raise ValueError(f"unknown layer {unknown[0]!r}: choose output, pool0-pool4 or act0-act18")
         if log_mel.dim() != 3 or log_mel.shape[2] != N_MELS or log_mel.shape[1] < WINDOW_FRAMES:
             raise ValueError(
                 f"expected log-mel frames of shape (batch, frames >= {WINDOW_FRAMES}, {N_MELS}), "
                 f"got {tuple(log_mel.shape)}"
             )
-        images = log_mel.unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (batch, 1, frames, 32)
-        features = self.layers(images)  # (batch, 96, windows, 1)
-        return features.squeeze(3).transpose(1, 2)  # (batch, windows, 96)
+        x = log_mel.unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (batch, 1, frames, 32)
+        outputs = {}
+        for name, layer in self.layers.named_children():
+            x = layer(x)  # (batch, channels, steps, mel bands)
+            if name in names:
+                outputs[name] = x.permute(0, 2, 1, 3).flatten(2)  # (batch, steps, channels * mel bands)
+                if len(outputs) == len(names):
+                    break
+        return outputs
 
 
 class SpeechEmbedding(nn.Module):
@@ -205,7 +226,13 @@ class SpeechEmbedding(nn.Module):
     def extra_repr(self) -> str:
         return f"window_frames={WINDOW_FRAMES}, hop_frames={self.hop_frames}"
 
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+    def forward(self, waveforms: torch.Tensor, layer: str = "output") -> torch.Tensor:
+        """Embeddings ``(batch, windows, 96)``, or the output of an inner ``layer`` (see :meth:`layer_outputs`)."""
+        return self.layer_outputs(waveforms, (layer,))[layer]
+
+    def layer_outputs(self, waveforms: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """The outputs of several layers of :class:`EmbeddingNet` (``"output"``: the embeddings) in one pass.
+        Inner layers need the network's own hop (``hop_frames=8``): they have no windows of their own."""
         log_mel = self.front_end(waveforms)  # (batch, frames, 32)
         if log_mel.shape[1] < WINDOW_FRAMES:
             raise ValueError(
@@ -213,17 +240,25 @@ class SpeechEmbedding(nn.Module):
                 f"at least {WINDOW_FRAMES} (12,512 samples, 0.78 s at 16 kHz)"
             )
         if self.hop_frames == HOP_FRAMES:
-            return self.network(log_mel)  # (batch, windows, 96): the network's own stride is the hop
+            return self.network.layer_outputs(log_mel, names)  # the network's own stride is the hop
+        if tuple(names) != ("output",):
+            raise ValueError(f"inner layers need hop_frames={HOP_FRAMES}, not {self.hop_frames}")
         windows = log_mel.unfold(1, WINDOW_FRAMES, self.hop_frames)  # (batch, windows, 32, 76)
         batch, num_windows = windows.shape[:2]
         windows = windows.transpose(2, 3).reshape(batch * num_windows, WINDOW_FRAMES, N_MELS)
         embeddings = self.network(windows)  # (batch * windows, 1, 96)
-        return embeddings.reshape(batch, num_windows, EMBEDDING_DIM)
+        return {"output": embeddings.reshape(batch, num_windows, EMBEDDING_DIM)}
 
     def num_windows(self, num_samples: int) -> int:
         """How many embeddings a clip of ``num_samples`` samples gets (3 for 16,000)."""
         frames = (num_samples - 512) // 160 + 1
         return max(0, (frames - WINDOW_FRAMES) // self.hop_frames + 1)
+
+    @torch.inference_mode()
+    def output_shape(self, num_samples: int, layer: str = "output") -> tuple[int, int]:
+        """``(steps, features)`` that ``layer`` gives for a clip of ``num_samples`` samples (measured on silence)."""
+        device = next(self.parameters()).device
+        return tuple(self(torch.zeros(1, 1, num_samples, device=device), layer).shape[1:])
 
 
 def load_speech_embedding(
@@ -309,6 +344,7 @@ def embedding_cache(
     batch_size: int = 64,
     progress: bool = True,
     verbose: bool = True,
+    layer: str = "output",
 ) -> ClipEmbeddings:
     """The embeddings of every clip, computed once and kept on disk; later calls just load them. Notebook 09.
 
@@ -316,10 +352,12 @@ def embedding_cache(
     a :class:`speechlib.SpeechCommands`, or ``None`` for the default dataset). ``embedder`` (default:
     :func:`load_speech_embedding` on :func:`speechlib.pick_device`'s device) runs where its weights are. Each clip (as the clip cache holds it: ``num_samples`` long, padded or
     trimmed at the end) gets ``pad_samples`` zeros before and after it, then goes through ``embedder``.
+    ``layer`` caches the output of an inner layer of the network instead of the embeddings (for example
+    ``"pool3"``, see :meth:`SpeechEmbedding.layer_outputs`).
 
     The cache lives beside the clip cache, in ``embeddings/<key>``, where the key hashes the clip cache's
     fingerprint (the data), :func:`weights_fingerprint` of ``embedder`` (a fine-tuned network gets its own
-    cache), its ``hop_frames``, ``pad_samples`` and ``num_samples``. It is written to a temporary folder and
+    cache), its ``hop_frames``, ``pad_samples``, ``num_samples`` and ``layer``. It is written to a temporary folder and
     renamed into place, a marker last, so a crash never leaves a cache that a later call trusts. Caches of
     the same tree made with the same settings from older data are deleted once the new one is complete.
     Returns a :class:`ClipEmbeddings`.
@@ -339,18 +377,20 @@ def embedding_cache(
         "hop_frames": embedder.hop_frames,
         "num_samples": clips.num_samples,
         "pad_samples": pad_samples,
+        "layer": layer,
     }
+    shape = (len(clips), *embedder.output_shape(clips.num_samples + 2 * pad_samples, layer))  # (clips, steps, dim)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     directory = cache_home(clips.root) / "embeddings" / key
-    if not _embeddings_complete(directory, settings, len(clips)):
+    if not _embeddings_complete(directory, settings, shape):
         if directory.exists():  # half-written or damaged: never trusted, rebuilt
             shutil.rmtree(directory)
-        _build_embeddings(clips, embedder, pad_samples, batch_size, progress, directory, settings)
+        _build_embeddings(clips, embedder, pad_samples, batch_size, progress, directory, settings, shape)
         _remove_superseded_embeddings(directory, clips.root, settings)
     return ClipEmbeddings(directory, clips, settings)
 
 
-def _embeddings_complete(directory: Path, settings: dict, num_clips: int) -> bool:
+def _embeddings_complete(directory: Path, settings: dict, shape: tuple[int, ...]) -> bool:
     """Trust a cache only if its marker has exactly these settings and the array the expected shape."""
     try:
         with open(directory / EMBEDDING_MARKER) as f:
@@ -358,16 +398,11 @@ def _embeddings_complete(directory: Path, settings: dict, num_clips: int) -> boo
         embeddings = np.load(directory / "embeddings.npy", mmap_mode="r")
     except (OSError, ValueError):
         return False
-    return (
-        marker.get("settings") == settings
-        and embeddings.shape[0] == num_clips
-        and embeddings.shape[2:] == (EMBEDDING_DIM,)
-        and embeddings.dtype == np.float32
-    )
+    return marker.get("settings") == settings and embeddings.shape == shape and embeddings.dtype == np.float32
 
 
 @torch.inference_mode()
-def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, directory, settings) -> None:
+def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, directory, settings, shape) -> None:
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
@@ -379,10 +414,7 @@ def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, direct
     embedder.eval()  # no dropout or batch-norm updates while caching (the network has neither, a fine-tuned one may)
     device = next(embedder.parameters()).device
     try:
-        num_windows = embedder.num_windows(clips.num_samples + 2 * pad_samples)
-        embeddings = np.lib.format.open_memmap(
-            building / "embeddings.npy", mode="w+", dtype=np.float32, shape=(len(clips), num_windows, EMBEDDING_DIM)
-        )
+        embeddings = np.lib.format.open_memmap(building / "embeddings.npy", mode="w+", dtype=np.float32, shape=shape)
         started = time.perf_counter()
         loader = DataLoader(CachedClips(clips), batch_size=batch_size)  # in order: row i of the cache is clip i
         for start, (waveforms, _) in zip(
@@ -390,7 +422,9 @@ def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, direct
         ):
             rows = np.arange(start, start + len(waveforms))  # waveforms: (batch, 1, num_samples) in [-1, 1]
             waveforms = F.pad(waveforms, (pad_samples, pad_samples))  # (batch, 1, num_samples + 2 * pad_samples)
-            embeddings[rows] = embedder(waveforms.to(device)).float().cpu().numpy()  # (batch, windows, 96)
+            embeddings[rows] = (
+                embedder(waveforms.to(device), settings["layer"]).float().cpu().numpy()
+            )  # (b, steps, dim)
         embeddings.flush()
         del embeddings
         marker = {
@@ -403,7 +437,7 @@ def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, direct
         try:
             os.rename(building, directory)  # atomic: the cache appears complete or not at all
         except OSError:
-            if not _embeddings_complete(directory, settings, len(clips)):  # another process finished it first
+            if not _embeddings_complete(directory, settings, shape):  # another process finished it first
                 raise
     finally:
         embedder.train(was_training)

@@ -123,14 +123,15 @@ class CNN(nn.Module):
 MODELS = {"simplenet": SimpleNet, "cnn": CNN}
 
 
-TRANSFER_SHAPE_SETTINGS = ("num_heads", "width", "dropout", "pad_samples")  # what a transfer model's shape depends on
+# what a transfer model's shape depends on
+TRANSFER_SHAPE_SETTINGS = ("num_heads", "width", "dropout", "pad_samples", "inner_layer", "num_inner_heads")
 
 
 def build_model(name: str, num_classes: int = 35, settings: dict | None = None) -> nn.Module:
     """A fresh model by name (``"simplenet"``, ``"cnn"``), as the CLI and saved checkpoints name them.
 
     ``settings``: a saved model's training settings; a ``"transfer"`` model takes its number of heads, their
-    width and dropout and its padding from them (the defaults of :class:`speechlib.EmbeddingClassifier` otherwise).
+    width and dropout, its padding and its heads on an inner layer from them (the defaults of :class:`speechlib.EmbeddingClassifier` otherwise).
     """
     if name == "transfer":  # the shipped transfer model (notebook 09), made by tools/train_transfer.py
         from .transfer import EmbeddingClassifier

@@ -79,6 +79,11 @@ class EmbeddingClassifier(nn.Module):
     on both sides before the embedding, so a one-second clip gives 9 embeddings (one every 80 ms)
     instead of 3 and a word near an edge still lies whole inside some window.
 
+    ``inner_layer`` and ``num_inner_heads``: more heads, on the output of an inner layer of the embedding
+    network (e.g. ``"pool3"``: 192 numbers every 40 ms, see :meth:`SpeechEmbedding.layer_outputs`), computed
+    in the same pass. They hear more detail than the embedding and make other mistakes, so they add to the
+    average more than further heads on the embedding do (``models/README.md``).
+
     ``pretrained=True`` loads the converted weights of ``models/speech_embedding.pt``; ``load_model``
     passes ``False`` and then restores everything, embedding included, from the model file.
     Two buffers, saved with the model and set by ``tools/train_transfer.py``: ``log_prior`` (one number per
@@ -96,27 +101,49 @@ class EmbeddingClassifier(nn.Module):
         width: int = 128,
         dropout: float = 0.3,
         pretrained: bool = True,
+        inner_layer: str | None = None,
+        num_inner_heads: int = 0,
     ):
         super().__init__()
         self.pad_samples = pad_samples
         self.embedding = load_speech_embedding() if pretrained else SpeechEmbedding()
         self.embedding.requires_grad_(False)  # frozen: only the heads learn
         self.heads = nn.ModuleList(EmbeddingHead(num_classes, width=width, dropout=dropout) for _ in range(num_heads))
+        self.inner_layer = inner_layer if num_inner_heads else None
+        inner_dim = self.embedding.output_shape(CLIP_SAMPLES, inner_layer)[1] if self.inner_layer else 0
+        self.inner_heads = nn.ModuleList(
+            EmbeddingHead(num_classes, embedding_dim=inner_dim, width=width, dropout=dropout)
+            for _ in range(num_inner_heads)
+        )
         self.register_buffer("log_prior", torch.zeros(num_classes))
         self.register_buffer("reject_below", torch.tensor(0.0))
 
     def embed(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Clips ``(batch, 1, samples)`` -> embeddings ``(batch, windows, 96)`` (9 windows for one second)."""
-        padded = F.pad(waveforms, (self.pad_samples, self.pad_samples))  # (batch, 1, samples + 2 * pad)
-        return self.embedding(padded)
+        return self.embedding(self._pad(waveforms))
 
-    def classify_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """Embeddings ``(batch, windows, 96)`` -> mean log-probabilities of the heads ``(batch, num_classes)``."""
-        log_probs = torch.stack([F.log_softmax(head(embeddings), dim=1) for head in self.heads])  # (heads, batch, C)
-        return F.log_softmax(log_probs.mean(dim=0) + self.log_prior, dim=1)  # (batch, C), sums to 1 again
+    def embed_all(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Clips -> ``(embeddings (batch, windows, 96), inner features (batch, steps, dim) or None)``, one pass."""
+        if self.inner_layer is None:
+            return self.embed(waveforms), None
+        outputs = self.embedding.layer_outputs(self._pad(waveforms), ("output", self.inner_layer))
+        return outputs["output"], outputs[self.inner_layer]
+
+    def _pad(self, waveforms: torch.Tensor) -> torch.Tensor:
+        return F.pad(waveforms, (self.pad_samples, self.pad_samples))  # (batch, 1, samples + 2 * pad)
+
+    def classify_embeddings(self, embeddings: torch.Tensor, inner: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings ``(batch, windows, 96)`` (and the inner layer's features, if the model has inner heads)
+        -> mean log-probabilities of all heads ``(batch, num_classes)``."""
+        if self.inner_heads and inner is None:
+            raise ValueError(f"this model also has heads on layer {self.inner_layer!r}: pass its features")
+        log_probs = [F.log_softmax(head(embeddings), dim=1) for head in self.heads]
+        log_probs += [F.log_softmax(head(inner), dim=1) for head in self.inner_heads]
+        mean = torch.stack(log_probs).mean(dim=0)  # (batch, C)
+        return F.log_softmax(mean + self.log_prior, dim=1)  # (batch, C), sums to 1 again
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return self.classify_embeddings(self.embed(waveforms))  # (batch, num_classes)
+        return self.classify_embeddings(*self.embed_all(waveforms))  # (batch, num_classes)
 
 
 def verdict(guesses: list[tuple[str, float]], reject_below: float = 0.0) -> str | None:

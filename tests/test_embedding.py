@@ -124,6 +124,31 @@ def test_shapes_of_one_second():
     assert embedder.num_windows(16000) == 3 and embedder.num_windows(12512) == 1 and embedder.num_windows(12000) == 0
 
 
+def test_inner_layers_come_from_the_same_pass(reference, embedder):
+    """layer_outputs: the embedding equals forward's, and an inner layer is that layer's feature map, flattened."""
+    waveform = as_waveform(reference["synthetic_samples"])  # 127 frames: 7 windows
+    with torch.no_grad():
+        outputs = embedder.layer_outputs(waveform, ("pool3", "output"))
+        log_mel = embedder.front_end(waveform).unsqueeze(1)  # (1, 1, 127, 32)
+        names = [name for name, _ in embedder.network.layers.named_children()]
+        pool3 = embedder.network.layers[: names.index("pool3") + 1](log_mel)  # (1, 96, steps, 2)
+    torch.testing.assert_close(outputs["output"], embedder(waveform), rtol=0, atol=0)
+    assert pool3.shape == (1, 96, 22, 2) and outputs["pool3"].shape == (1, 22, 192)  # one step every 4 frames
+    assert embedder.output_shape(20800, "pool3") == (22, 192)
+    torch.testing.assert_close(outputs["pool3"], pool3.permute(0, 2, 1, 3).flatten(2), rtol=0, atol=0)
+    torch.testing.assert_close(outputs["pool3"][0, 4].reshape(96, 2), pool3[0, :, 4], rtol=0, atol=0)  # channel-major
+    assert embedder.output_shape(24000, "pool3") == (27, 192) and embedder.output_shape(24000) == (9, 96)
+
+
+def test_unknown_layers_and_inner_layers_with_another_hop_are_errors():
+    with pytest.raises(ValueError, match="unknown layer 'conv3'"):  # overwritten by its in-place activation
+        SpeechEmbedding()(torch.zeros(1, 1, 16000), "conv3")
+    with pytest.raises(ValueError, match="unknown layer 'pool9'"):
+        SpeechEmbedding().network(torch.zeros(1, 76, 32), "pool9")
+    with pytest.raises(ValueError, match="inner layers need hop_frames=8"):
+        SpeechEmbedding(hop_frames=4)(torch.zeros(1, 1, 16000), "pool3")
+
+
 def test_too_short_or_wrong_shape_is_a_clear_error():
     embedder = SpeechEmbedding()
     with pytest.raises(ValueError, match="at least 76"):

@@ -55,6 +55,18 @@ def test_cache_equals_direct_computation(tree, embedder):
     assert [cached.files[i] for i in cached.indices("testing")] == [f"{w}/speaker2_nohash_0.wav" for w in sorted(WORDS)]
 
 
+def test_an_inner_layer_has_its_own_cache(tree, embedder):
+    embeddings = embedding_cache(tree, embedder, pad_samples=4000, progress=False, verbose=False)
+    inner = embedding_cache(tree, embedder, pad_samples=4000, layer="pool3", progress=False, verbose=False)
+    clips = load_cache(tree, progress=False, verbose=False)
+    waveforms, _ = next(iter(DataLoader(CachedClips(clips), batch_size=len(clips))))  # (12, 1, 16000)
+    with torch.no_grad():
+        expected = embedder(torch.nn.functional.pad(waveforms, (4000, 4000)), "pool3")  # (12, 27, 192)
+    assert inner.embeddings.shape == (12, 27, 192) and embeddings.embeddings.shape == (12, 9, 96)
+    torch.testing.assert_close(inner.embeddings, expected, rtol=0, atol=1e-4)
+    assert inner.directory != embeddings.directory and inner.settings["layer"] == "pool3"
+
+
 def test_warm_call_loads_without_computing(tree, embedder, monkeypatch):
     first = embedding_cache(tree, embedder, progress=False, verbose=False)
 
@@ -99,14 +111,14 @@ def test_crash_while_building_leaves_nothing_trusted(tree):
             super().__init__()
             self.inner = load_speech_embedding()
 
-        def num_windows(self, num_samples):
-            return self.inner.num_windows(num_samples)
+        def output_shape(self, num_samples, layer="output"):
+            return self.inner.output_shape(num_samples, layer)
 
-        def forward(self, waveforms):
+        def forward(self, waveforms, layer="output"):
             Failing.calls += 1
             if Failing.calls == 2:
                 raise RuntimeError("simulated crash")
-            return self.inner(waveforms)
+            return self.inner(waveforms, layer)
 
     with pytest.raises(RuntimeError, match="simulated crash"):
         embedding_cache(tree, Failing(), batch_size=4, progress=False, verbose=False)

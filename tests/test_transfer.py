@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import torch.nn.functional as F
 
 import speechlib
 from speechlib import cli, load_model, save_model
@@ -74,6 +75,27 @@ def test_load_rebuilds_the_heads_from_the_saved_settings(tmp_path):
     loaded, _ = load_model(path)
     assert len(loaded.heads) == 2 and loaded.heads[0].classifier.in_features == 2 * 32 and loaded.pad_samples == 800
     clips = torch.randn(2, 1, 16000) * 0.1
+    with torch.no_grad():
+        assert torch.equal(loaded(clips), model(clips))
+
+
+def test_heads_on_an_inner_layer_join_the_average_and_survive_save_and_load(tmp_path):
+    torch.manual_seed(0)
+    model = EmbeddingClassifier(num_classes=5, num_heads=1, width=32, inner_layer="pool3", num_inner_heads=2).eval()
+    assert model.inner_heads[0].layers[0].in_channels == 192, "pool3: 96 channels x 2 mel bands per step"
+    clips = torch.randn(2, 1, 16000) * 0.1
+    with torch.no_grad():
+        embeddings, inner = model.embed_all(clips)  # (2, 9, 96), (2, 27, 192)
+        by_hand = torch.stack(
+            [F.log_softmax(model.heads[0](embeddings), dim=1)]
+            + [F.log_softmax(head(inner), dim=1) for head in model.inner_heads]
+        ).mean(dim=0)
+        torch.testing.assert_close(model(clips), F.log_softmax(by_hand, dim=1))
+        with pytest.raises(ValueError, match="also has heads on layer 'pool3'"):
+            model.classify_embeddings(embeddings)
+    settings = {"num_heads": 1, "width": 32, "inner_layer": "pool3", "num_inner_heads": 2}
+    loaded, _ = load_model(save_model(model, tmp_path / "inner.pt", list("abcde"), "transfer", settings=settings))
+    assert len(loaded.inner_heads) == 2 and loaded.inner_layer == "pool3"
     with torch.no_grad():
         assert torch.equal(loaded(clips), model(clips))
 
