@@ -184,10 +184,8 @@ class EmbeddingNet(nn.Module):
         flattened at every time step, e.g. ``"pool3"``: 192 numbers (96 channels x 2 bands) every 40 ms. Inner
         layers see more detail of the sound than the embedding: less of it is about which word was said.
         """
-        layers = dict(self.layers.named_children())
-        unknown = [name for name in names if name not in layers or name.startswith("conv")]
-        if unknown:  # a convolution's output is overwritten by its in-place activation: ask for the activation
-            raise ValueError(f"unknown layer {unknown[0]!r}: choose output, pool0-pool4 or act0-act18")
+        for name in names:
+            self.output_shape(WINDOW_FRAMES, name)  # a clear error for a name that is not a layer's
         if log_mel.dim() != 3 or log_mel.shape[2] != N_MELS or log_mel.shape[1] < WINDOW_FRAMES:
             raise ValueError(
                 f"expected log-mel frames of shape (batch, frames >= {WINDOW_FRAMES}, {N_MELS}), "
@@ -202,6 +200,21 @@ class EmbeddingNet(nn.Module):
                 if len(outputs) == len(names):
                     break
         return outputs
+
+    @staticmethod
+    def output_shape(num_frames: int, layer: str = "output") -> tuple[int, int]:
+        """``(steps, features)`` that ``layer`` gives for ``num_frames`` log-mel frames, worked out from the layer
+        table (no pass through the network): time kernels shorten, pools halve, ``features = channels x mel bands``."""
+        steps, mel_bands = num_frames, N_MELS
+        for name, *spec in (*_LAYERS, ("output", 96, EMBEDDING_DIM, (3, 1))):
+            if name.startswith("pool"):
+                steps, mel_bands = steps // spec[0][0], mel_bands // spec[0][1]
+            else:
+                channels, steps = spec[1], steps - spec[2][0] + 1  # mel kernels are padded: the bands stay
+            # a convolution's output is overwritten by its in-place activation: ask for the activation
+            if layer == (f"act{name[4:]}" if name.startswith("conv") else name):
+                return steps, channels * mel_bands
+        raise ValueError(f"unknown layer {layer!r}: choose output, pool0-pool4 or act0-act18")
 
 
 class SpeechEmbedding(nn.Module):
@@ -254,11 +267,11 @@ class SpeechEmbedding(nn.Module):
         frames = (num_samples - 512) // 160 + 1
         return max(0, (frames - WINDOW_FRAMES) // self.hop_frames + 1)
 
-    @torch.inference_mode()
     def output_shape(self, num_samples: int, layer: str = "output") -> tuple[int, int]:
-        """``(steps, features)`` that ``layer`` gives for a clip of ``num_samples`` samples (measured on silence)."""
-        device = next(self.parameters()).device
-        return tuple(self(torch.zeros(1, 1, num_samples, device=device), layer).shape[1:])
+        """``(steps, features)`` that ``layer`` gives for a clip of ``num_samples`` samples: ``(3, 96)`` for one second."""
+        if layer == "output":
+            return self.num_windows(num_samples), EMBEDDING_DIM
+        return EmbeddingNet.output_shape((num_samples - 512) // 160 + 1, layer)
 
 
 def load_speech_embedding(

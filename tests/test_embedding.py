@@ -138,6 +138,10 @@ def test_inner_layers_come_from_the_same_pass(reference, embedder):
     torch.testing.assert_close(outputs["pool3"], pool3.permute(0, 2, 1, 3).flatten(2), rtol=0, atol=0)
     torch.testing.assert_close(outputs["pool3"][0, 4].reshape(96, 2), pool3[0, :, 4], rtol=0, atol=0)  # channel-major
     assert embedder.output_shape(24000, "pool3") == (27, 192) and embedder.output_shape(24000) == (9, 96)
+    with torch.no_grad():  # output_shape works the shapes out from the layer table: they must be what a pass gives
+        for layer in ("act0", "pool0", "act7", "pool2", "act18", "pool4", "output"):
+            measured = embedder(torch.zeros(1, 1, 24000), layer).shape[1:]
+            assert embedder.output_shape(24000, layer) == tuple(measured), layer
 
 
 def test_unknown_layers_and_inner_layers_with_another_hop_are_errors():
