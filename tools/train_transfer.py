@@ -4,8 +4,9 @@
     PYTHONPATH=$PWD python tools/train_transfer.py --hold-out flite --out /tmp/no_flite.pt
 
 The frozen speech embedding (``models/speech_embedding.pt``) embeds every clip of ``data/bundled`` once (cached
-by :func:`speechlib.embedding.embedding_cache`); then ``--heads`` small heads are trained on the embeddings of
-the training and validation clips, each from its own seed, with label smoothing and a little Gaussian noise on
+by :func:`speechlib.embedding.embedding_cache`, the embeddings and the output of the inner layer ``pool3``); then
+``--heads`` small heads are trained on the embeddings and ``--inner-heads`` on the ``pool3`` features of the
+training and validation clips, each from its own seed, with label smoothing and a little Gaussian noise on
 the embeddings. An extra class, ``_silence_``, learns what is not speech: one-second stretches of the bundled
 ``_background_noise_`` recordings at random levels and generated silence, hiss, noise, tones, chirps, chords,
 buzz and beeps (:func:`speechlib.transfer.non_speech_clips`, seed ``--seed + 1``). At the end it measures the
@@ -43,6 +44,11 @@ from speechlib.transfer import (
 
 BUNDLED = REPO_DIR / "data" / "bundled"
 EVALUATION_SEED = 20261125  # the generated non-speech clips the rejection is measured on; never trained on
+RECIPE = {  # how each head is trained, and the model around it (tools/compare_heads.py trains heads the same way)
+    "num_epochs": 60, "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-2, "label_smoothing": 0.1, "embedding_noise": 0.3,
+    "background_clips": 200, "generated_clips_per_kind": 40, "silence_log_prior": -2.0, "reject_below": 0.1,
+    "pad_samples": 4000, "width": 256, "dropout": 0.3,
+}  # fmt: skip
 
 
 def background_clips(root: Path, num_clips: int, seed: int) -> torch.Tensor:
@@ -58,10 +64,21 @@ def background_clips(root: Path, num_clips: int, seed: int) -> torch.Tensor:
     return torch.stack(clips).unsqueeze(1)  # (num_clips, 1, 16000)
 
 
+def non_speech_training_clips(settings: dict, seed: int) -> torch.Tensor:
+    """The ``_silence_`` class's training clips ``(n, 1, 16000)``: background noise stretches, then generated sounds."""
+    return torch.cat(
+        [
+            background_clips(BUNDLED, settings["background_clips"], seed),
+            non_speech_clips(settings["generated_clips_per_kind"], seed=seed)[0],
+        ]
+    )
+
+
 @torch.inference_mode()
-def embed_all(model: EmbeddingClassifier, waveforms: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Embeddings ``(n, windows, 96)`` of clips ``(n, 1, 16000)``, in batches."""
-    return torch.cat([model.embed(waveforms[i : i + batch_size]) for i in range(0, len(waveforms), batch_size)])
+def embed_all(model: EmbeddingClassifier, waveforms: torch.Tensor, batch_size: int = 64) -> list[torch.Tensor]:
+    """``[embeddings (n, windows, 96), pool3 features (n, steps, 192)]`` of clips ``(n, 1, 16000)``, in batches."""
+    batches = [model.embed_all(waveforms[i : i + batch_size]) for i in range(0, len(waveforms), batch_size)]
+    return [torch.cat(parts) for parts in zip(*batches)]
 
 
 def train_head(
@@ -97,9 +114,9 @@ def train_head(
 
 
 @torch.inference_mode()
-def accuracy(model: EmbeddingClassifier, embeddings: torch.Tensor, targets: torch.Tensor) -> dict:
-    """Plain and macro accuracy (mean of per-class accuracies) of the whole model on cached embeddings."""
-    predictions = model.classify_embeddings(embeddings).argmax(dim=1)
+def accuracy(model: EmbeddingClassifier, features: list[torch.Tensor], targets: torch.Tensor) -> dict:
+    """Plain and macro accuracy (mean of per-class accuracies) of the whole model on cached features."""
+    predictions = model.classify_embeddings(*features).argmax(dim=1)
     per_class = [(predictions[targets == c] == c).float().mean().item() for c in targets.unique()]
     return {
         "clips": len(targets),
@@ -120,8 +137,9 @@ def engine_speakers(engine: str) -> set[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="model file (default: models/transfer.pt)")
-    parser.add_argument("--heads", type=int, default=5, help="heads averaged, each from its own seed (default: 5)")
-    parser.add_argument("--epochs", type=int, default=60, help="epochs per head (default: 60)")
+    parser.add_argument("--heads", type=int, default=3, help="heads on the embeddings, each its own seed (default: 3)")
+    parser.add_argument("--inner-heads", type=int, default=3, help="heads on the pool3 features (default: 3)")
+    parser.add_argument("--epochs", type=int, default=RECIPE["num_epochs"], help="epochs per head (default: 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed of heads and generated clips (default: 0)")
     parser.add_argument(
         "--hold-out",
@@ -133,10 +151,9 @@ def main() -> None:
     torch.set_num_threads(1)  # small steps: a second thread only waits (8x slower on a busy 2-core machine)
     started = time.perf_counter()
     settings = {
-        "num_heads": args.heads, "num_epochs": args.epochs, "seed": args.seed, "hold_out": args.hold_out,
-        "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-2, "label_smoothing": 0.1, "embedding_noise": 0.3,
-        "background_clips": 200, "generated_clips_per_kind": 40, "silence_log_prior": -2.0, "reject_below": 0.1,
-        "pad_samples": 4000, "width": 256, "dropout": 0.3, "data": "data/bundled (training + validation splits)",
+        **RECIPE, "num_epochs": args.epochs, "num_heads": args.heads, "inner_layer": "pool3",
+        "num_inner_heads": args.inner_heads, "seed": args.seed, "hold_out": args.hold_out,
+        "data": "data/bundled (training + validation splits)",
     }  # fmt: skip
 
     torch.manual_seed(args.seed)  # the heads' initial weights
@@ -144,10 +161,13 @@ def main() -> None:
     labels = list(clips.labels) + [SILENCE_LABEL]
     silence = len(labels) - 1
     model = EmbeddingClassifier(
-        num_classes=len(labels), num_heads=args.heads, pad_samples=settings["pad_samples"],
-        width=settings["width"], dropout=settings["dropout"],
+        num_classes=len(labels), num_heads=args.heads, pad_samples=settings["pad_samples"], width=settings["width"],
+        dropout=settings["dropout"], inner_layer=settings["inner_layer"], num_inner_heads=args.inner_heads,
     )  # fmt: skip
-    cached = embedding_cache(clips, embedder=model.embedding, pad_samples=settings["pad_samples"], verbose=False)
+    cached, cached_inner = (  # (clips, 9, 96) embeddings and (clips, 27, 192) pool3 features
+        embedding_cache(clips, model.embedding, settings["pad_samples"], layer=layer, verbose=False)
+        for layer in ("output", settings["inner_layer"])
+    )
     held_out = engine_speakers(args.hold_out) if args.hold_out else set()
     speakers = np.array(cached.speakers)
     is_held_out = np.isin(speakers, list(held_out))
@@ -155,28 +175,26 @@ def main() -> None:
                               np.flatnonzero(is_held_out))  # fmt: skip
     test_rows = np.setdiff1d(cached.indices("testing"), np.flatnonzero(is_held_out))
 
-    non_speech = torch.cat(
-        [
-            background_clips(BUNDLED, settings["background_clips"], args.seed + 1),
-            non_speech_clips(settings["generated_clips_per_kind"], seed=args.seed + 1)[0],
-        ]
-    )  # (n, 1, 16000)
-    non_speech_embeddings = embed_all(model, non_speech)
-    embeddings = torch.cat([cached.embeddings[train_rows], non_speech_embeddings])  # (n, windows, 96)
+    non_speech = non_speech_training_clips(settings, seed=args.seed + 1)  # (n, 1, 16000)
+    non_speech_embeddings, non_speech_inner = embed_all(model, non_speech)
+    embeddings = torch.cat([cached.embeddings[train_rows], non_speech_embeddings])  # (n, 9, 96)
+    inner = torch.cat([cached_inner.embeddings[train_rows], non_speech_inner])  # (n, 27, 192)
     targets = torch.cat([cached.targets[train_rows], torch.full((len(non_speech),), silence)])
-    print(f"{len(train_rows):,} word clips + {len(non_speech)} non-speech clips; {args.heads} heads", flush=True)
+    heads = [(head, embeddings) for head in model.heads] + [(head, inner) for head in model.inner_heads]
+    print(f"{len(train_rows):,} word clips + {len(non_speech)} non-speech clips; {len(heads)} heads", flush=True)
 
     history = {"train_loss": []}
-    for number, head in enumerate(model.heads):
-        history["train_loss"].append(train_head(head, embeddings, targets, settings, seed=args.seed * 1000 + number))
-        print(f"head {number + 1}/{args.heads}: last epoch loss {history['train_loss'][-1][-1]:.3f}", flush=True)
+    for number, (head, features) in enumerate(heads):
+        history["train_loss"].append(train_head(head, features, targets, settings, seed=args.seed * 1000 + number))
+        print(f"head {number + 1}/{len(heads)}: last epoch loss {history['train_loss'][-1][-1]:.3f}", flush=True)
     model.log_prior[silence] = settings["silence_log_prior"]
     model.reject_below.fill_(settings["reject_below"])
     model.eval()
 
-    results = {"testing": accuracy(model, cached.embeddings[test_rows], cached.targets[test_rows])}
+    features = [cached.embeddings, cached_inner.embeddings]
+    results = {"testing": accuracy(model, [part[test_rows] for part in features], cached.targets[test_rows])}
     if args.hold_out:
-        results[f"held_out_{args.hold_out}"] = accuracy(model, cached.embeddings[is_held_out],
+        results[f"held_out_{args.hold_out}"] = accuracy(model, [part[is_held_out] for part in features],
                                                         cached.targets[is_held_out])  # fmt: skip
     evaluation, kinds = non_speech_clips(50, seed=EVALUATION_SEED)
     with torch.inference_mode():
