@@ -321,8 +321,9 @@ EMBEDDING_MARKER = "embeddings.json"
 class ClipEmbeddings:
     """The embeddings of every clip of a :class:`speechlib.ClipCache`, in its order. Notebook 09.
 
-    ``embeddings`` is a float32 tensor ``(clips, windows, 96)``; ``targets``, ``subsets``, ``speakers``,
-    ``files`` and ``labels`` are the clip cache's (``clips``). ``settings`` records how they were made.
+    ``embeddings`` is a float32 tensor ``(clips, windows, 96)``, or ``(clips, steps, features)`` for an inner
+    layer (``settings["layer"]``); ``targets``, ``subsets``, ``speakers``, ``files`` and ``labels`` are the clip
+    cache's (``clips``). ``settings`` records how they were made.
     """
 
     def __init__(self, directory: Path, clips, settings: dict):
@@ -370,8 +371,8 @@ def embedding_cache(
 
     The cache lives beside the clip cache, in ``embeddings/<key>``, where the key hashes the clip cache's
     fingerprint (the data), :func:`weights_fingerprint` of ``embedder`` (a fine-tuned network gets its own
-    cache), its ``hop_frames``, ``pad_samples``, ``num_samples`` and ``layer``. It is written to a temporary folder and
-    renamed into place, a marker last, so a crash never leaves a cache that a later call trusts. Caches of
+    cache), its ``hop_frames``, ``pad_samples``, ``num_samples`` and ``layer``. It is written to a temporary
+    folder and renamed into place, a marker last, so a crash never leaves a cache that a later call trusts. Caches of
     the same tree made with the same settings from older data are deleted once the new one is complete.
     Returns a :class:`ClipEmbeddings`.
     """
@@ -435,9 +436,8 @@ def _build_embeddings(clips, embedder, pad_samples, batch_size, progress, direct
         ):
             rows = np.arange(start, start + len(waveforms))  # waveforms: (batch, 1, num_samples) in [-1, 1]
             waveforms = F.pad(waveforms, (pad_samples, pad_samples))  # (batch, 1, num_samples + 2 * pad_samples)
-            embeddings[rows] = (
-                embedder(waveforms.to(device), settings["layer"]).float().cpu().numpy()
-            )  # (b, steps, dim)
+            features = embedder(waveforms.to(device), settings["layer"])  # (batch, windows or steps, dim)
+            embeddings[rows] = features.float().cpu().numpy()
         embeddings.flush()
         del embeddings
         marker = {

@@ -131,7 +131,8 @@ def build_model(name: str, num_classes: int = 35, settings: dict | None = None) 
     """A fresh model by name (``"simplenet"``, ``"cnn"``), as the CLI and saved checkpoints name them.
 
     ``settings``: a saved model's training settings; a ``"transfer"`` model takes its number of heads, their
-    width and dropout, its padding and its heads on an inner layer from them (the defaults of :class:`speechlib.EmbeddingClassifier` otherwise).
+    width and dropout, its padding and its heads on an inner layer from them (the defaults of
+    :class:`speechlib.EmbeddingClassifier` otherwise).
     """
     if name == "transfer":  # the shipped transfer model (notebook 09), made by tools/train_transfer.py
         from .transfer import EmbeddingClassifier
