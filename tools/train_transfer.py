@@ -7,7 +7,7 @@ The frozen speech embedding (``models/speech_embedding.pt``) embeds every clip o
 by :func:`speechlib.embedding.embedding_cache`, the embeddings and the output of the inner layer ``pool3``); then
 ``--heads`` small heads are trained on the embeddings and ``--inner-heads`` on the ``pool3`` features of the
 training and validation clips, each from its own seed, with label smoothing and a little Gaussian noise on
-the embeddings. An extra class, ``_silence_``, learns what is not speech: one-second stretches of the bundled
+their input (``--heads 5 --inner-heads 0`` is the recipe shipped before the ``pool3`` heads). An extra class, ``_silence_``, learns what is not speech: one-second stretches of the bundled
 ``_background_noise_`` recordings at random levels and generated silence, hiss, noise, tones, chirps, chords,
 buzz and beeps (:func:`speechlib.transfer.non_speech_clips`, seed ``--seed + 1``). At the end it measures the
 bundled test split, the share of a separate set of generated non-speech clips (another seed) that the model
@@ -76,9 +76,10 @@ def non_speech_training_clips(settings: dict, seed: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def embed_all(model: EmbeddingClassifier, waveforms: torch.Tensor, batch_size: int = 64) -> list[torch.Tensor]:
-    """``[embeddings (n, windows, 96), pool3 features (n, steps, 192)]`` of clips ``(n, 1, 16000)``, in batches."""
+    """``[embeddings (n, windows, 96), pool3 features (n, steps, 192) if the model has pool3 heads]`` of clips
+    ``(n, 1, 16000)``, in batches."""
     batches = [model.embed_all(waveforms[i : i + batch_size]) for i in range(0, len(waveforms), batch_size)]
-    return [torch.cat(parts) for parts in zip(*batches)]
+    return [torch.cat(parts) for parts in zip(*batches) if parts[0] is not None]
 
 
 def train_head(
@@ -151,8 +152,8 @@ def main() -> None:
     torch.set_num_threads(1)  # small steps: a second thread only waits (8x slower on a busy 2-core machine)
     started = time.perf_counter()
     settings = {
-        **RECIPE, "num_epochs": args.epochs, "num_heads": args.heads, "inner_layer": "pool3",
-        "num_inner_heads": args.inner_heads, "seed": args.seed, "hold_out": args.hold_out,
+        **RECIPE, "num_epochs": args.epochs, "num_heads": args.heads,
+        "inner_layer": "pool3" if args.inner_heads else None, "num_inner_heads": args.inner_heads, "seed": args.seed, "hold_out": args.hold_out,
         "data": "data/bundled (training + validation splits)",
     }  # fmt: skip
 
@@ -164,10 +165,11 @@ def main() -> None:
         num_classes=len(labels), num_heads=args.heads, pad_samples=settings["pad_samples"], width=settings["width"],
         dropout=settings["dropout"], inner_layer=settings["inner_layer"], num_inner_heads=args.inner_heads,
     )  # fmt: skip
-    cached, cached_inner = (  # (clips, 9, 96) embeddings and (clips, 27, 192) pool3 features
-        embedding_cache(clips, model.embedding, settings["pad_samples"], layer=layer, verbose=False)
-        for layer in ("output", settings["inner_layer"])
-    )
+    layers = [layer for layer in ("output", settings["inner_layer"]) if layer]
+    caches = [  # (clips, 9, 96) embeddings, then (clips, 27, 192) pool3 features
+        embedding_cache(clips, model.embedding, settings["pad_samples"], layer=layer, verbose=False) for layer in layers
+    ]
+    cached = caches[0]
     held_out = engine_speakers(args.hold_out) if args.hold_out else set()
     speakers = np.array(cached.speakers)
     is_held_out = np.isin(speakers, list(held_out))
@@ -176,22 +178,22 @@ def main() -> None:
     test_rows = np.setdiff1d(cached.indices("testing"), np.flatnonzero(is_held_out))
 
     non_speech = non_speech_training_clips(settings, seed=args.seed + 1)  # (n, 1, 16000)
-    non_speech_embeddings, non_speech_inner = embed_all(model, non_speech)
-    embeddings = torch.cat([cached.embeddings[train_rows], non_speech_embeddings])  # (n, 9, 96)
-    inner = torch.cat([cached_inner.embeddings[train_rows], non_speech_inner])  # (n, 27, 192)
+    inputs = [  # (n, 9, 96), then (n, 27, 192)
+        torch.cat([cache.embeddings[train_rows], extra]) for cache, extra in zip(caches, embed_all(model, non_speech))
+    ]
     targets = torch.cat([cached.targets[train_rows], torch.full((len(non_speech),), silence)])
-    heads = [(head, embeddings) for head in model.heads] + [(head, inner) for head in model.inner_heads]
+    heads = [(head, inputs[0]) for head in model.heads] + [(head, inputs[-1]) for head in model.inner_heads]
     print(f"{len(train_rows):,} word clips + {len(non_speech)} non-speech clips; {len(heads)} heads", flush=True)
 
     history = {"train_loss": []}
-    for number, (head, features) in enumerate(heads):
-        history["train_loss"].append(train_head(head, features, targets, settings, seed=args.seed * 1000 + number))
+    for number, (head, head_inputs) in enumerate(heads):
+        history["train_loss"].append(train_head(head, head_inputs, targets, settings, seed=args.seed * 1000 + number))
         print(f"head {number + 1}/{len(heads)}: last epoch loss {history['train_loss'][-1][-1]:.3f}", flush=True)
     model.log_prior[silence] = settings["silence_log_prior"]
     model.reject_below.fill_(settings["reject_below"])
     model.eval()
 
-    features = [cached.embeddings, cached_inner.embeddings]
+    features = [cache.embeddings for cache in caches]
     results = {"testing": accuracy(model, [part[test_rows] for part in features], cached.targets[test_rows])}
     if args.hold_out:
         results[f"held_out_{args.hold_out}"] = accuracy(model, [part[is_held_out] for part in features],
