@@ -23,14 +23,7 @@ from speechlib.cache import load_cache
 from speechlib.data import WORDS
 from speechlib.embedding import embedding_cache, load_speech_embedding
 from speechlib.transfer import EmbeddingHead
-from train_transfer import BUNDLED, RECIPE, non_speech_training_clips, train_head
-
-
-def accuracies(log_probs: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
-    """``(accuracy, macro accuracy)`` of the most probable class; macro: the mean over the classes in ``targets``."""
-    predictions = log_probs.argmax(dim=1)
-    per_class = [(predictions[targets == c] == c).float().mean().item() for c in targets.unique()]
-    return (predictions == targets).float().mean().item(), float(np.mean(per_class))
+from train_transfer import BUNDLED, RECIPE, accuracies, non_speech_training_clips, train_head
 
 
 def main() -> None:
@@ -49,7 +42,9 @@ def main() -> None:
     pad = RECIPE["pad_samples"]
     non_speech = F.pad(non_speech_training_clips(RECIPE, seed=1), (pad, pad))  # (520, 1, 24000), as shipped
     with torch.inference_mode():
-        batches = [embedder.layer_outputs(non_speech[i : i + 64], tuple(args.layers)) for i in range(0, 520, 64)]
+        batches = [
+            embedder.layer_outputs(non_speech[i : i + 64], tuple(args.layers)) for i in range(0, len(non_speech), 64)
+        ]
     silence = len(clips.labels)
     log_prior = torch.zeros(silence + 1)
     log_prior[silence] = RECIPE["silence_log_prior"]
@@ -60,9 +55,8 @@ def main() -> None:
 
     heads_log_probs = {}  # (layer, seed) -> (test, real) log-probabilities of one head, before the offset
     for layer in args.layers:
-        cached = embedding_cache(
-            clips, embedder, pad, layer=layer, progress=False, verbose=False
-        )  # (clips, steps, dim)
+        # (clips, steps, dim) for the bundled clips and for the real ones
+        cached = embedding_cache(clips, embedder, pad, layer=layer, progress=False, verbose=False)
         real_features = embedding_cache(real, embedder, pad, layer=layer, progress=False, verbose=False).embeddings
         features = torch.cat([cached.embeddings[train_rows], torch.cat([b[layer] for b in batches])])
         targets = torch.cat([cached.targets[train_rows], torch.full((len(non_speech),), silence)])

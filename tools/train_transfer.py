@@ -7,7 +7,8 @@ The frozen speech embedding (``models/speech_embedding.pt``) embeds every clip o
 by :func:`speechlib.embedding.embedding_cache`, the embeddings and the output of the inner layer ``pool3``); then
 ``--heads`` small heads are trained on the embeddings and ``--inner-heads`` on the ``pool3`` features of the
 training and validation clips, each from its own seed, with label smoothing and a little Gaussian noise on
-their input (``--heads 5 --inner-heads 0`` is the recipe shipped before the ``pool3`` heads). An extra class, ``_silence_``, learns what is not speech: one-second stretches of the bundled
+their input (``--heads 5 --inner-heads 0`` is the recipe shipped before the ``pool3`` heads). An extra class,
+``_silence_``, learns what is not speech: one-second stretches of the bundled
 ``_background_noise_`` recordings at random levels and generated silence, hiss, noise, tones, chirps, chords,
 buzz and beeps (:func:`speechlib.transfer.non_speech_clips`, seed ``--seed + 1``). At the end it measures the
 bundled test split, the share of a separate set of generated non-speech clips (another seed) that the model
@@ -114,16 +115,18 @@ def train_head(
     return epoch_losses
 
 
+def accuracies(log_probs: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
+    """``(accuracy, macro accuracy)`` of the most probable class; macro: the mean over the classes in ``targets``."""
+    predictions = log_probs.argmax(dim=1)
+    per_class = [(predictions[targets == c] == c).float().mean().item() for c in targets.unique()]
+    return (predictions == targets).float().mean().item(), float(np.mean(per_class))
+
+
 @torch.inference_mode()
 def accuracy(model: EmbeddingClassifier, features: list[torch.Tensor], targets: torch.Tensor) -> dict:
-    """Plain and macro accuracy (mean of per-class accuracies) of the whole model on cached features."""
-    predictions = model.classify_embeddings(*features).argmax(dim=1)
-    per_class = [(predictions[targets == c] == c).float().mean().item() for c in targets.unique()]
-    return {
-        "clips": len(targets),
-        "accuracy": (predictions == targets).float().mean().item(),
-        "macro_accuracy": float(np.mean(per_class)),
-    }
+    """Plain and macro accuracy (:func:`accuracies`) of the whole model on cached features."""
+    plain, macro = accuracies(model.classify_embeddings(*features), targets)
+    return {"clips": len(targets), "accuracy": plain, "macro_accuracy": macro}
 
 
 def engine_speakers(engine: str) -> set[str]:
