@@ -351,6 +351,9 @@ def remove_superseded(directory: Path, root: Path | str, num_samples: int = CLIP
         except (OSError, ValueError):  # not a finished cache: not ours to judge
             continue
         if marker.get("root") and Path(marker["root"]).resolve() == root and marker.get("num_samples") == num_samples:
-            shutil.rmtree(other)  # a process still reading it keeps its open memory map (POSIX)
+            try:
+                shutil.rmtree(other)  # a process still reading it keeps its open memory map (POSIX)
+            except FileNotFoundError:  # another process that built the same cache removed it first
+                continue
             removed.append(other)
     return removed

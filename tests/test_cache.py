@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
+import speechlib.cache as cache_module
 from speechlib import SpeechCommands, pad_trim, read_clip
 from speechlib.cache import MARKER, CachedClips, cache_home, load_cache
 from speechlib.data import REPO_DIR, DataError
@@ -89,6 +90,24 @@ def test_a_rebuild_removes_the_superseded_cache_only(tree, tmp_path, cache_dir):
     assert not first.directory.exists()  # built from data that no longer exists: 3.4 GB freed on the real set
     assert rebuilt.directory.is_dir() and other.directory.is_dir() and shorter.directory.is_dir()
     assert sorted(p.name for p in cache_dir.iterdir()) == sorted(c.fingerprint for c in (other, rebuilt, shorter))
+
+
+def test_two_processes_removing_the_same_superseded_cache(tree, cache_dir, monkeypatch):
+    # Two processes that rebuilt the same cache both remove the old one: the second finds it gone.
+    first = load_cache(tree, progress=False, verbose=False)
+    changed = tree / first.files[0]
+    sf.write(changed, np.full(16000, 1000, np.int16), 16000, subtype="PCM_16")
+    os.utime(changed, ns=(1, 1))
+    real_rmtree = cache_module.shutil.rmtree
+
+    def removed_meanwhile(path, *args, **kwargs):
+        real_rmtree(path, *args, **kwargs)
+        if Path(path) == first.directory:  # the other process was quicker
+            raise FileNotFoundError(2, "No such file or directory", str(Path(path) / MARKER))
+
+    monkeypatch.setattr(cache_module.shutil, "rmtree", removed_meanwhile)
+    rebuilt = load_cache(tree, progress=False, verbose=False)
+    assert not first.directory.exists() and rebuilt.directory.is_dir()
 
 
 @pytest.mark.parametrize("damage", ["no marker", "short array"])
