@@ -1,8 +1,10 @@
 """The generator of the bundled set, with an in-process tone-burst "engine": no TTS programs needed."""
 
 import hashlib
+import json
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -224,3 +226,64 @@ def test_generating_leaves_the_callers_torch_threads_alone(tmp_path):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+FAKE_TTS = """#!{python}
+# a stand-in TTS program: logs its arguments, writes 0.1 s of tone to the file after -w
+import json, sys
+import numpy as np, soundfile as sf
+with open({log!r}, "a") as f:
+    f.write(json.dumps(sys.argv) + "\\n")
+path = sys.argv[sys.argv.index("-w") + 1]
+sf.write(path, 0.5 * np.sin(np.arange(1600) * 0.1), 16000)
+"""
+
+
+@pytest.fixture
+def fake_tts(tmp_path, monkeypatch):
+    """pico2wave and espeak-ng replaced by a logging stand-in; returns a function that reads the calls."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.jsonl"
+    bin_dir.mkdir()
+    for program in ("pico2wave", "espeak-ng"):
+        path = bin_dir / program
+        path.write_text(FAKE_TTS.format(python=sys.executable, log=str(log)))
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return lambda: [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_pico_sets_voice_pitch_and_speed_by_markup(fake_tts, tmp_path):
+    recipe = {"voice": "en-GB", "pitch": 120, "rate": 1.1}
+    (samples, rate), *_ = synth.pico_engine(recipe, [("yes", 1.0), ("no", 0.5)], tmp_path)
+    assert rate == 16000 and samples.shape == (1600,)
+    calls = fake_tts()
+    assert [call[0].rsplit("/", 1)[1] for call in calls] == ["pico2wave", "pico2wave"]
+    assert calls[0][1:3] == ["-l", "en-GB"]
+    # rate 1.1 stretches durations: speed 100/1.1 = 91%; rate_scale 0.5 (faster) doubles that
+    assert calls[0][-1] == "<pitch level='120'><speed level='91'>yes</speed></pitch>"
+    assert calls[1][-1] == "<pitch level='120'><speed level='182'>no</speed></pitch>"
+
+
+def test_mbrola_speaks_through_espeak_ng_with_an_mbrola_voice(fake_tts, tmp_path):
+    recipe = {"voice": "mb-us2", "pitch": 40, "rate": 150}
+    synth.mbrola_engine(recipe, [("stop", 1.25)], tmp_path)
+    (call,) = fake_tts()
+    assert call[0].endswith("espeak-ng") and call[-1] == "stop"
+    assert call[1:7] == ["-v", "mb-us2", "-p", "40", "-s", "120"]  # 150 words/min slowed by 1.25
+
+
+def test_extra_voices_speakers_come_from_the_extra_engines_only():
+    speakers = synth.make_speakers(80, seed=2, engine_shares=synth.EXTRA_ENGINE_SHARES)
+    engines = [s["engine"] for s in speakers]
+    assert engines.count("pico") == 32 and engines.count("mbrola") == 48
+    assert {s["voice"] for s in speakers if s["engine"] == "pico"} <= set(synth.PICO_VOICES)
+    assert {s["voice"] for s in speakers if s["engine"] == "mbrola"} == set(synth.MBROLA_VOICES)
+    assert len({s["speaker_id"] for s in speakers}) == 80
+
+
+def test_engine_shares_are_parsed_and_bad_ones_named():
+    assert synth.parse_shares("pico=0.4,mbrola=0.6") == synth.EXTRA_ENGINE_SHARES
+    with pytest.raises(ValueError, match="unknown engine 'espeak'"):
+        synth.parse_shares("espeak=1")
+    with pytest.raises(ValueError, match="'pico=lots': write ENGINE=SHARE"):
+        synth.parse_shares("pico=lots")

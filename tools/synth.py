@@ -4,10 +4,11 @@ Used by every notebook when the real set (2.3 GB, ``speechlib download``) is not
 Regenerate it with one command (see data/README.md for the apt-get line that installs the engines)::
 
     python tools/synth.py --out data/bundled
+    python tools/synth.py --out data/extra_voices --seed 2 --speakers 80 --engines pico=0.4,mbrola=0.6
 
-A *speaker* is a recipe: a TTS engine (espeak-ng, flite, festival), a voice, a variant, pitch and
-rate, plus per-speaker effects (speed/pitch shift, phone-like band-pass, reverb, level). Its id is
-8 hex characters of the recipe's SHA-1, so the id says nothing but is stable. Every random choice
+A *speaker* is a recipe: a TTS engine (espeak-ng, flite, festival; pico and mbrola for
+``data/extra_voices``), a voice, a variant, pitch and rate, plus per-speaker effects (speed/pitch
+shift, phone-like band-pass, reverb, level). Its id is 8 hex characters of the recipe's SHA-1, so the id says nothing but is stable. Every random choice
 comes from a generator seeded by ``--seed`` (speakers) or by (seed, speaker, word, n) (clips), so
 the output is byte-identical run after run, whatever the number of worker processes.
 """
@@ -87,8 +88,12 @@ ESPEAK_VARIANTS = [
 ]
 FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
 FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
+PICO_VOICES = ["en-US", "en-GB"]  # SVOX pico (pico2wave)
+MBROLA_VOICES = ["mb-us1", "mb-us2", "mb-us3", "mb-en1"]  # MBROLA diphone voices, driven by espeak-ng
 # Share of speakers per engine: espeak-ng has by far the most distinct voices.
 ENGINE_SHARES = {"espeak-ng": 0.65, "flite": 0.22, "festival": 0.13}
+# data/extra_voices: two more engine families, for the transfer model only (see data/README.md)
+EXTRA_ENGINE_SHARES = {"pico": 0.4, "mbrola": 0.6}
 NOISE_KINDS = ("white", "pink", "brown", "hum")
 
 
@@ -168,7 +173,39 @@ def festival_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Pa
     return [_read_wav(workdir / f"{i}.wav") for i in range(len(requests))]
 
 
-ENGINES = {"espeak-ng": espeak_engine, "flite": flite_engine, "festival": festival_engine}
+def pico_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path):
+    """SVOX pico: pitch and speed in percent of the voice's own, set by its markup."""
+    outputs = []
+    for i, (text, rate_scale) in enumerate(requests):
+        wav = workdir / f"{i}.wav"
+        speed = round(100 / (recipe["rate"] * rate_scale))
+        markup = f"<pitch level='{recipe['pitch']}'><speed level='{speed}'>{text}</speed></pitch>"
+        _run(["pico2wave", "-l", recipe["voice"], "-w", str(wav), markup])
+        outputs.append(_read_wav(wav))
+    return outputs
+
+
+def mbrola_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path):
+    """MBROLA: espeak-ng turns the text into phonemes, an MBROLA voice (recorded diphones) speaks them."""
+    outputs = []
+    for i, (text, rate_scale) in enumerate(requests):
+        wav = workdir / f"{i}.wav"
+        words_per_minute = round(recipe["rate"] / rate_scale)
+        _run(["espeak-ng", "-v", recipe["voice"], "-p", str(recipe["pitch"]), "-s", str(words_per_minute), "-w", str(wav), text])  # fmt: skip
+        outputs.append(_read_wav(wav))
+    return outputs
+
+
+ENGINES = {
+    "espeak-ng": espeak_engine,
+    "flite": flite_engine,
+    "festival": festival_engine,
+    "pico": pico_engine,
+    "mbrola": mbrola_engine,
+}
+# The programs each engine runs (mbrola: espeak-ng calls the `mbrola` program)
+ENGINE_PROGRAMS = {"espeak-ng": ["espeak-ng"], "flite": ["flite"], "festival": ["festival"],
+                   "pico": ["pico2wave"], "mbrola": ["espeak-ng", "mbrola"]}  # fmt: skip
 
 
 # ---------------------------------------------------------------- speakers
@@ -237,6 +274,20 @@ def random_voice(rng: np.random.Generator, engine: str) -> dict:
             "pitch": 0,
             "rate": round(float(rng.uniform(0.9, 1.3)), 2),
         }  # pitch: comes from effects["speed"]
+    if engine == "pico":
+        return {
+            "voice": str(rng.choice(PICO_VOICES)),
+            "variant": "",
+            "pitch": int(rng.integers(75, 140)),
+            "rate": round(float(rng.uniform(0.9, 1.3)), 2),
+        }  # pitch: percent of the voice's own; rate: duration stretch
+    if engine == "mbrola":
+        return {
+            "voice": str(rng.choice(MBROLA_VOICES)),
+            "variant": "",
+            "pitch": int(rng.integers(20, 81)),
+            "rate": int(rng.integers(120, 200)),
+        }  # as espeak-ng: pitch 0-99, words/min
     raise ValueError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
 
 
@@ -483,6 +534,7 @@ def generate(
     workers: int = 2,
     engines: dict = ENGINES,
     progress: bool = True,
+    engine_shares: dict[str, float] = ENGINE_SHARES,
 ) -> dict:
     """Build the whole set in ``out``. It is written next to it first and moved in place only when
     complete, so an interrupted run never leaves a half-made set. Returns measured counts."""
@@ -491,7 +543,7 @@ def generate(
     shutil.rmtree(partial, ignore_errors=True)
     for word in words:
         (partial / word).mkdir(parents=True)
-    speakers = make_speakers(num_speakers, seed)
+    speakers = make_speakers(num_speakers, seed, engine_shares)
     started = time.time()
     rows = []
     jobs = [(s, words, partial, seed, engines) for s in speakers]
@@ -531,6 +583,20 @@ def generate(
     }
 
 
+def parse_shares(text: str) -> dict[str, float]:
+    """``"pico=0.4,mbrola=0.6"`` -> ``{"pico": 0.4, "mbrola": 0.6}``; unknown engines are refused by name."""
+    shares = {}
+    for part in text.split(","):
+        engine, _, share = part.partition("=")
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}: choose among {', '.join(ENGINES)}")
+        try:
+            shares[engine] = float(share)
+        except ValueError:
+            raise ValueError(f"{part!r}: write ENGINE=SHARE, for example pico=0.4") from None
+    return shares
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python tools/synth.py",
@@ -541,13 +607,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed for speakers and clips (default 0)")
     parser.add_argument("--speakers", type=int, default=150, help="number of synthetic speakers (default 150)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument(
+        "--engines",
+        default=",".join(f"{engine}={share}" for engine, share in ENGINE_SHARES.items()),
+        help="share of speakers per engine (default: the bundled set's, %(default)s; data/extra_voices: "
+        + ",".join(f"{engine}={share}" for engine, share in EXTRA_ENGINE_SHARES.items())
+        + ")",
+    )
     args = parser.parse_args(argv)
-    missing = [tool for tool in ("espeak-ng", "flite", "festival") if shutil.which(tool) is None]
+    try:
+        shares = parse_shares(args.engines)
+    except ValueError as error:
+        parser.error(str(error))
+    programs = dict.fromkeys(program for engine in shares for program in ENGINE_PROGRAMS[engine])
+    missing = [program for program in programs if shutil.which(program) is None]
     if missing:
         parser.error(
-            f"missing TTS programs: {', '.join(missing)} (install them with the apt-get line in data/README.md)"
+            f"missing TTS programs: {', '.join(missing)} (install them with the apt-get lines in data/README.md)"
         )
-    stats = generate(args.out, seed=args.seed, num_speakers=args.speakers, workers=args.workers)
+    stats = generate(args.out, seed=args.seed, num_speakers=args.speakers, workers=args.workers, engine_shares=shares)
     print(
         f"{stats['clips']} clips from {stats['speakers']} speakers in {args.out} "
         f"({stats['short_share']:.1%} shorter than 1 s) in {stats['seconds']:.0f} s"
