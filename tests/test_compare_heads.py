@@ -1,6 +1,7 @@
 """tools/compare_heads.py (and train_transfer.accuracies, which it reports with): macro accuracy weighs every word
-the same; a tree of other words is refused by name."""
+the same; a tree of other words is refused by name; extra trees can be cut down to some engines' speakers."""
 
+import csv
 import sys
 
 import numpy as np
@@ -8,7 +9,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from compare_heads import accuracies, main
+from compare_heads import accuracies, extra_rows, main
+from speechlib.cache import load_cache
+from testkit import write_tone_tree
 
 
 def test_macro_accuracy_weighs_every_word_the_same():
@@ -26,3 +29,21 @@ def test_a_tree_of_other_words_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["compare_heads.py", "--real", str(tmp_path / "sc")])
     with pytest.raises(SystemExit, match=r"sc: its words \(no, yes\) are not the 35"):
         main()
+
+
+def test_extra_rows_keep_the_speakers_of_the_engines_asked(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEECHLIB_CACHE", str(tmp_path / "cache"))
+    tree = write_tone_tree(tmp_path / "extra", 60, ["no", "yes"], num_speakers=6)
+    clips = load_cache(tree, progress=False, verbose=False)
+    speakers = sorted(set(clips.speakers))
+    engine_of = {speaker: ("pico" if i % 3 == 0 else "mbrola") for i, speaker in enumerate(speakers)}
+    with open(tree / "speakers.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerows([("speaker_id", "engine"), *engine_of.items()])
+
+    assert list(extra_rows(tree, None)) == list(range(len(clips)))
+    pico = extra_rows(tree, ["pico"])
+    assert {clips.speakers[i] for i in pico} == {s for s, e in engine_of.items() if e == "pico"}
+    assert sorted([*pico, *extra_rows(tree, ["mbrola"])]) == list(range(len(clips)))
+    with pytest.raises(SystemExit, match="extra: no speakers of festival"):
+        extra_rows(tree, ["festival"])

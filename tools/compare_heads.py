@@ -1,19 +1,24 @@
 """Heads on different layers of the speech embedding, alone and averaged, measured on real voices (maintainer script).
 
-    PYTHONPATH=$PWD python tools/compare_heads.py --real ../shared/realdev --layers output pool3 act18 --seeds 10 11 12
+    PYTHONPATH=$PWD python tools/compare_heads.py --real ../shared/realdev --layers output pool3 --seeds 10 11 12
+    PYTHONPATH=$PWD python tools/compare_heads.py --real ../shared/realdev --layers output --extra   # no extra voices
 
-How the third round of "What was tried" in ``models/README.md`` was measured. One head per layer and seed, trained as
-``tools/train_transfer.py`` trains the shipped model's heads (same recipe, the training and validation clips of
-``data/bundled`` plus the 520 non-speech clips), then measured on the bundled test split and on ``--real``, a Speech
-Commands tree of the same 35 words that is only measured, never trained on. Rows: every head, the average of each
-layer's heads, and the averages that mix the first layer's heads with another layer's (averaged as
-:class:`speechlib.EmbeddingClassifier` does: mean log-probabilities, then the -2 offset on ``_silence_``).
-Accuracy counts the most probable class (``_silence_`` is wrong); macro is the mean of the per-word accuracies.
+How the third and fourth rounds of "What was tried" in ``models/README.md`` were measured. One head per layer and
+seed, trained as ``tools/train_transfer.py`` trains the shipped model's heads (same recipe: the training and
+validation clips of ``data/bundled``, every clip of ``--extra``, default ``data/extra_voices``, and the 520
+non-speech clips; ``--extra`` alone: no extra tree; ``--extra-engines pico`` keeps one engine's speakers of it),
+then measured on the bundled test split and on ``--real``, a Speech Commands tree of the same 35 words that is only
+measured, never trained on. Rows: every head, the average of each layer's heads, and the averages that mix the first
+layer's heads with another layer's (averaged as :class:`speechlib.EmbeddingClassifier` does: mean
+log-probabilities, then the -2 offset on ``_silence_``). Accuracy counts the most probable class (``_silence_`` is
+wrong); macro is the mean of the per-word accuracies.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +28,20 @@ from speechlib.cache import load_cache
 from speechlib.data import WORDS
 from speechlib.embedding import embedding_cache, load_speech_embedding
 from speechlib.transfer import EmbeddingHead
-from train_transfer import BUNDLED, RECIPE, accuracies, non_speech_training_clips, train_head
+from train_transfer import BUNDLED, EXTRA_VOICES, RECIPE, accuracies, non_speech_training_clips, train_head
+
+
+def extra_rows(tree: Path, engines: list[str] | None) -> np.ndarray:
+    """Rows of ``tree``'s cache to train on: all, or those of the speakers of ``engines`` (its ``speakers.csv``)."""
+    clips = load_cache(tree, verbose=False)
+    if engines is None:
+        return np.arange(len(clips))
+    with open(Path(tree) / "speakers.csv", newline="") as f:
+        speakers = {row["speaker_id"] for row in csv.DictReader(f) if row["engine"] in engines}
+    rows = np.flatnonzero(np.isin(np.array(clips.speakers), list(speakers)))
+    if not len(rows):
+        raise SystemExit(f"{tree}: no speakers of {', '.join(engines)} (see its speakers.csv)")
+    return rows
 
 
 def main() -> None:
@@ -31,6 +49,17 @@ def main() -> None:
     parser.add_argument("--real", required=True, help="Speech Commands tree to measure on (all of its clips)")
     parser.add_argument("--layers", nargs="+", default=["output", "pool3"], help="layers (default: output pool3)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[10, 11, 12], help="one head per seed and layer")
+    parser.add_argument(
+        "--extra",
+        nargs="*",
+        type=Path,
+        default=[EXTRA_VOICES],
+        help="more trees trained on, every clip, as tools/train_transfer.py (default: data/extra_voices; "
+        "--extra alone: none)",
+    )
+    parser.add_argument(
+        "--extra-engines", nargs="+", default=None, help="keep only these engines' speakers of --extra (speakers.csv)"
+    )
     parser.add_argument("--epochs", type=int, default=RECIPE["num_epochs"], help="epochs per head (default: 60)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as tools/train_transfer.py: small steps, one thread
@@ -49,6 +78,7 @@ def main() -> None:
     log_prior = torch.zeros(silence + 1)
     log_prior[silence] = RECIPE["silence_log_prior"]
     train_rows = np.concatenate([clips.indices("training"), clips.indices("validation")])
+    extra_trees = [(load_cache(tree, verbose=False), extra_rows(tree, args.extra_engines)) for tree in args.extra]
     test_rows = clips.indices("testing")
     test_targets = torch.from_numpy(np.asarray(clips.targets, dtype=np.int64)[test_rows])
     real_targets = torch.from_numpy(np.asarray(real.targets, dtype=np.int64))
@@ -58,8 +88,12 @@ def main() -> None:
         # (clips, steps, dim) for the bundled clips and for the real ones
         cached = embedding_cache(clips, embedder, pad, layer=layer, progress=False, verbose=False)
         real_features = embedding_cache(real, embedder, pad, layer=layer, progress=False, verbose=False).embeddings
-        features = torch.cat([cached.embeddings[train_rows], torch.cat([b[layer] for b in batches])])
-        targets = torch.cat([cached.targets[train_rows], torch.full((len(non_speech),), silence)])
+        extra = [(embedding_cache(tree, embedder, pad, layer=layer, progress=False, verbose=False), rows)
+                 for tree, rows in extra_trees]  # fmt: skip
+        features = torch.cat([cached.embeddings[train_rows], *[e.embeddings[rows] for e, rows in extra],
+                              torch.cat([b[layer] for b in batches])])  # fmt: skip
+        targets = torch.cat([cached.targets[train_rows], *[e.targets[rows] for e, rows in extra],
+                             torch.full((len(non_speech),), silence)])  # fmt: skip
         for seed in args.seeds:
             torch.manual_seed(seed)  # the head's initial weights
             head = EmbeddingHead(silence + 1, features.shape[2], RECIPE["width"], RECIPE["dropout"])

@@ -6,7 +6,8 @@
 The frozen speech embedding (``models/speech_embedding.pt``) embeds every clip of ``data/bundled`` once (cached
 by :func:`speechlib.embedding.embedding_cache`, the embeddings and the output of the inner layer ``pool3``); then
 ``--heads`` small heads are trained on the embeddings and ``--inner-heads`` on the ``pool3`` features of the
-training and validation clips, each from its own seed, with label smoothing and a little Gaussian noise on
+training and validation clips and of every clip of ``--extra`` (default ``data/extra_voices``: two more TTS engine
+families), each from its own seed, with label smoothing and a little Gaussian noise on
 their input (``--heads 5 --inner-heads 0`` is the recipe shipped before the ``pool3`` heads). An extra class,
 ``_silence_``, learns what is not speech: one-second stretches of the bundled
 ``_background_noise_`` recordings at random levels and generated silence, hiss, noise, tones, chirps, chords,
@@ -44,6 +45,7 @@ from speechlib.transfer import (
 )
 
 BUNDLED = REPO_DIR / "data" / "bundled"
+EXTRA_VOICES = REPO_DIR / "data" / "extra_voices"  # two more engine families, every clip trained on (data/README.md)
 EVALUATION_SEED = 20261125  # the generated non-speech clips the rejection is measured on; never trained on
 RECIPE = {  # how each head is trained, and the model around it (tools/compare_heads.py trains heads the same way)
     "num_epochs": 60, "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-2, "label_smoothing": 0.1, "embedding_noise": 0.3,
@@ -129,6 +131,12 @@ def accuracy(model: EmbeddingClassifier, features: list[torch.Tensor], targets: 
     return {"clips": len(targets), "accuracy": plain, "macro_accuracy": macro}
 
 
+def relative_name(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (settings stay the same on every machine)."""
+    path = Path(path).resolve()
+    return path.relative_to(REPO_DIR).as_posix() if path.is_relative_to(REPO_DIR) else str(path)
+
+
 def engine_speakers(engine: str) -> set[str]:
     """The speakers of one text-to-speech engine, from ``data/bundled/speakers.csv``."""
     with open(BUNDLED / "speakers.csv", newline="") as f:
@@ -146,6 +154,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=RECIPE["num_epochs"], help="epochs per head (default: 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed of heads and generated clips (default: 0)")
     parser.add_argument(
+        "--extra",
+        nargs="*",
+        type=Path,
+        default=[EXTRA_VOICES],
+        help="more Speech Commands trees of the 35 words, every clip trained on (default: data/extra_voices; "
+        "--extra alone: none, the recipe before the extra voices)",
+    )
+    parser.add_argument(
         "--hold-out",
         choices=["espeak-ng", "flite", "festival"],
         default=None,
@@ -158,6 +174,7 @@ def main() -> None:
         **RECIPE, "num_epochs": args.epochs, "num_heads": args.heads,
         "inner_layer": "pool3" if args.inner_heads else None, "num_inner_heads": args.inner_heads, "seed": args.seed, "hold_out": args.hold_out,
         "data": "data/bundled (training + validation splits)",
+        "extra": [relative_name(tree) for tree in args.extra],
     }  # fmt: skip
 
     torch.manual_seed(args.seed)  # the heads' initial weights
@@ -182,11 +199,23 @@ def main() -> None:
 
     non_speech = non_speech_training_clips(settings, seed=args.seed + 1)  # (n, 1, 16000)
     inputs = [  # (n, 9, 96), then (n, 27, 192)
-        torch.cat([cache.embeddings[train_rows], extra]) for cache, extra in zip(caches, embed_all(model, non_speech))
+        torch.cat([cache.embeddings[train_rows], part]) for cache, part in zip(caches, embed_all(model, non_speech))
     ]
     targets = torch.cat([cached.targets[train_rows], torch.full((len(non_speech),), silence)])
+    for tree in args.extra:
+        extra_clips = load_cache(tree, verbose=False)
+        if extra_clips.labels != list(clips.labels):
+            raise SystemExit(f"{tree}: its words ({', '.join(extra_clips.labels)}) are not those of data/bundled")
+        extra = [embedding_cache(extra_clips, model.embedding, settings["pad_samples"], layer=layer, verbose=False)
+                 for layer in layers]  # fmt: skip
+        inputs = [torch.cat([part, cache.embeddings]) for part, cache in zip(inputs, extra)]
+        targets = torch.cat([targets, extra[0].targets])
+        print(f"{tree}: {len(extra_clips):,} more word clips", flush=True)
     heads = [(head, inputs[0]) for head in model.heads] + [(head, inputs[-1]) for head in model.inner_heads]
-    print(f"{len(train_rows):,} word clips + {len(non_speech)} non-speech clips; {len(heads)} heads", flush=True)
+    print(
+        f"{len(targets) - len(non_speech):,} word clips + {len(non_speech)} non-speech clips; {len(heads)} heads",
+        flush=True,
+    )
 
     history = {"train_loss": []}
     for number, (head, head_inputs) in enumerate(heads):
