@@ -115,50 +115,54 @@ def _run(command: list[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()}")
 
 
-def espeak_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path):
+def _one_file_per_request(requests: list[tuple[str, float]], workdir: Path, command) -> list:
+    """Run ``command(text, rate_scale, wav)`` (a program's argument list) for each request; read back each WAV."""
     outputs = []
     for i, (text, rate_scale) in enumerate(requests):
         wav = workdir / f"{i}.wav"
-        words_per_minute = round(recipe["rate"] / rate_scale)
-        _run(
-            [
-                "espeak-ng",
-                "-v",
-                f"{recipe['voice']}+{recipe['variant']}",
-                "-p",
-                str(recipe["pitch"]),
-                "-s",
-                str(words_per_minute),
-                "-w",
-                str(wav),
-                text,
-            ]
-        )
+        _run(command(text, rate_scale, wav))
         outputs.append(_read_wav(wav))
     return outputs
+
+
+def espeak_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path):
+    voice = f"{recipe['voice']}+{recipe['variant']}" if recipe.get("variant") else recipe["voice"]
+    return _one_file_per_request(
+        requests,
+        workdir,
+        lambda text, rate_scale, wav: [
+            "espeak-ng",
+            "-v",
+            voice,
+            "-p",
+            str(recipe["pitch"]),
+            "-s",
+            str(round(recipe["rate"] / rate_scale)),
+            "-w",
+            str(wav),
+            text,
+        ],
+    )
 
 
 def flite_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path):
-    outputs = []
-    for i, (text, rate_scale) in enumerate(requests):
-        wav = workdir / f"{i}.wav"
-        _run(
-            [
-                "flite",
-                "-voice",
-                recipe["voice"],
-                "--setf",
-                f"duration_stretch={recipe['rate'] * rate_scale:.3f}",
-                "--setf",
-                f"int_f0_target_mean={recipe['pitch']}",
-                "-t",
-                text,
-                "-o",
-                str(wav),
-            ]
-        )
-        outputs.append(_read_wav(wav))
-    return outputs
+    return _one_file_per_request(
+        requests,
+        workdir,
+        lambda text, rate_scale, wav: [
+            "flite",
+            "-voice",
+            recipe["voice"],
+            "--setf",
+            f"duration_stretch={recipe['rate'] * rate_scale:.3f}",
+            "--setf",
+            f"int_f0_target_mean={recipe['pitch']}",
+            "-t",
+            text,
+            "-o",
+            str(wav),
+        ],
+    )
 
 
 def festival_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path):
@@ -175,25 +179,19 @@ def festival_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Pa
 
 def pico_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path):
     """SVOX pico: pitch and speed in percent of the voice's own, set by its markup."""
-    outputs = []
-    for i, (text, rate_scale) in enumerate(requests):
-        wav = workdir / f"{i}.wav"
+
+    def command(text: str, rate_scale: float, wav: Path) -> list[str]:
         speed = round(100 / (recipe["rate"] * rate_scale))
         markup = f"<pitch level='{recipe['pitch']}'><speed level='{speed}'>{text}</speed></pitch>"
-        _run(["pico2wave", "-l", recipe["voice"], "-w", str(wav), markup])
-        outputs.append(_read_wav(wav))
-    return outputs
+        return ["pico2wave", "-l", recipe["voice"], "-w", str(wav), markup]
+
+    return _one_file_per_request(requests, workdir, command)
 
 
 def mbrola_engine(recipe: dict, requests: list[tuple[str, float]], workdir: Path):
-    """MBROLA: espeak-ng turns the text into phonemes, an MBROLA voice (recorded diphones) speaks them."""
-    outputs = []
-    for i, (text, rate_scale) in enumerate(requests):
-        wav = workdir / f"{i}.wav"
-        words_per_minute = round(recipe["rate"] / rate_scale)
-        _run(["espeak-ng", "-v", recipe["voice"], "-p", str(recipe["pitch"]), "-s", str(words_per_minute), "-w", str(wav), text])  # fmt: skip
-        outputs.append(_read_wav(wav))
-    return outputs
+    """MBROLA: espeak-ng turns the text into phonemes, an MBROLA voice (``mb-us1``, ...: recorded diphones, no
+    variant) speaks them."""
+    return espeak_engine(recipe, requests, workdir)
 
 
 ENGINES = {
