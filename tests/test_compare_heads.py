@@ -41,9 +41,9 @@ def test_extra_rows_keep_the_speakers_of_the_engines_asked(tmp_path, monkeypatch
         writer = csv.writer(f)
         writer.writerows([("speaker_id", "engine"), *engine_of.items()])
 
-    assert list(extra_rows(tree, None)) == list(range(len(clips)))
-    pico = extra_rows(tree, ["pico"])
+    assert list(extra_rows(clips, None)) == list(range(len(clips)))
+    pico = extra_rows(clips, ["pico"])
     assert {clips.speakers[i] for i in pico} == {s for s, e in engine_of.items() if e == "pico"}
-    assert sorted([*pico, *extra_rows(tree, ["mbrola"])]) == list(range(len(clips)))
+    assert sorted([*pico, *extra_rows(clips, ["mbrola"])]) == list(range(len(clips)))
     with pytest.raises(SystemExit, match="extra: no speakers of festival"):
-        extra_rows(tree, ["festival"])
+        extra_rows(clips, ["festival"])

@@ -17,31 +17,33 @@ wrong); macro is the mean of the per-word accuracies.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from speechlib.cache import load_cache
+from speechlib.cache import ClipCache, load_cache
 from speechlib.data import WORDS
 from speechlib.embedding import embedding_cache, load_speech_embedding
 from speechlib.transfer import EmbeddingHead
-from train_transfer import BUNDLED, EXTRA_VOICES, RECIPE, accuracies, non_speech_training_clips, train_head
+from train_transfer import (
+    BUNDLED,
+    EXTRA_VOICES,
+    RECIPE,
+    accuracies,
+    engine_speakers,
+    load_extra_tree,
+    non_speech_training_clips,
+    train_head,
+)
 
 
-def extra_rows(tree: Path, engines: list[str] | None) -> np.ndarray:
-    """Rows of ``tree``'s cache to train on: all, or those of the speakers of ``engines`` (its ``speakers.csv``)."""
-    clips = load_cache(tree, verbose=False)
+def extra_rows(clips: ClipCache, engines: list[str] | None) -> np.ndarray:
+    """Rows of an extra tree's cache to train on: all, or those of the speakers of ``engines`` (its ``speakers.csv``)."""
     if engines is None:
         return np.arange(len(clips))
-    with open(Path(tree) / "speakers.csv", newline="") as f:
-        speakers = {row["speaker_id"] for row in csv.DictReader(f) if row["engine"] in engines}
-    rows = np.flatnonzero(np.isin(np.array(clips.speakers), list(speakers)))
-    if not len(rows):
-        raise SystemExit(f"{tree}: no speakers of {', '.join(engines)} (see its speakers.csv)")
-    return rows
+    return np.flatnonzero(np.isin(np.array(clips.speakers), list(engine_speakers(engines, root=clips.root))))
 
 
 def main() -> None:
@@ -78,7 +80,8 @@ def main() -> None:
     log_prior = torch.zeros(silence + 1)
     log_prior[silence] = RECIPE["silence_log_prior"]
     train_rows = np.concatenate([clips.indices("training"), clips.indices("validation")])
-    extra_trees = [(load_cache(tree, verbose=False), extra_rows(tree, args.extra_engines)) for tree in args.extra]
+    extra_clips = [load_extra_tree(tree, clips.labels) for tree in args.extra]
+    extra_trees = [(extra, extra_rows(extra, args.extra_engines)) for extra in extra_clips]
     test_rows = clips.indices("testing")
     test_targets = torch.from_numpy(np.asarray(clips.targets, dtype=np.int64)[test_rows])
     real_targets = torch.from_numpy(np.asarray(real.targets, dtype=np.int64))

@@ -23,13 +23,14 @@ import argparse
 import csv
 import json
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from speechlib.cache import load_cache
+from speechlib.cache import ClipCache, load_cache
 from speechlib.data import CLIP_SAMPLES, REPO_DIR, noise_files, read_clip
 from speechlib.embedding import embedding_cache
 from speechlib.files import atomic_write
@@ -137,13 +138,21 @@ def relative_name(path: Path) -> str:
     return path.relative_to(REPO_DIR).as_posix() if path.is_relative_to(REPO_DIR) else str(path)
 
 
-def engine_speakers(engine: str) -> set[str]:
-    """The speakers of one text-to-speech engine, from ``data/bundled/speakers.csv``."""
-    with open(BUNDLED / "speakers.csv", newline="") as f:
-        speakers = {row["speaker_id"] for row in csv.DictReader(f) if row["engine"] == engine}
+def engine_speakers(engines: Collection[str], root: Path = BUNDLED) -> set[str]:
+    """The speakers of some text-to-speech engines, from ``root``'s ``speakers.csv`` (default: the bundled set's)."""
+    with open(Path(root) / "speakers.csv", newline="") as f:
+        speakers = {row["speaker_id"] for row in csv.DictReader(f) if row["engine"] in engines}
     if not speakers:
-        raise SystemExit(f"{BUNDLED / 'speakers.csv'}: no speakers of engine {engine!r}")
+        raise SystemExit(f"{root}: no speakers of {', '.join(engines)} (see its speakers.csv)")
     return speakers
+
+
+def load_extra_tree(tree: Path, labels: list[str]) -> ClipCache:
+    """An ``--extra`` tree's clips, refused by name unless its words are ``labels`` (the bundled set's)."""
+    clips = load_cache(tree, verbose=False)
+    if clips.labels != list(labels):
+        raise SystemExit(f"{tree}: its words ({', '.join(clips.labels)}) are not those of data/bundled")
+    return clips
 
 
 def main() -> None:
@@ -190,7 +199,7 @@ def main() -> None:
         embedding_cache(clips, model.embedding, settings["pad_samples"], layer=layer, verbose=False) for layer in layers
     ]
     cached = caches[0]
-    held_out = engine_speakers(args.hold_out) if args.hold_out else set()
+    held_out = engine_speakers({args.hold_out}) if args.hold_out else set()
     speakers = np.array(cached.speakers)
     is_held_out = np.isin(speakers, list(held_out))
     train_rows = np.setdiff1d(np.concatenate([cached.indices("training"), cached.indices("validation")]),
@@ -203,9 +212,7 @@ def main() -> None:
     ]
     targets = torch.cat([cached.targets[train_rows], torch.full((len(non_speech),), silence)])
     for tree in args.extra:
-        extra_clips = load_cache(tree, verbose=False)
-        if extra_clips.labels != list(clips.labels):
-            raise SystemExit(f"{tree}: its words ({', '.join(extra_clips.labels)}) are not those of data/bundled")
+        extra_clips = load_extra_tree(tree, clips.labels)
         extra = [embedding_cache(extra_clips, model.embedding, settings["pad_samples"], layer=layer, verbose=False)
                  for layer in layers]  # fmt: skip
         inputs = [torch.cat([part, cache.embeddings]) for part, cache in zip(inputs, extra)]
