@@ -144,17 +144,38 @@ def parse_filename(relative_path: str) -> tuple[str, str, int]:
     return label, speaker_id, int(utterance)
 
 
+def check_file(path: Path | str) -> None:
+    """Raise :class:`DataError` naming ``path`` unless it is an existing file: "file not found", "is a directory"."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not an audio file")
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+
+
+def check_samples(samples: np.ndarray, name) -> None:
+    """Raise :class:`DataError` naming ``name`` when decoded ``samples`` are empty or not all finite numbers
+    (a float WAV can hold NaN or infinity; a model would turn them into NaN probabilities)."""
+    if samples.size == 0:
+        raise DataError(f"{name}: contains no samples")
+    if samples.dtype.kind == "f" and not np.isfinite(samples).all():
+        bad = int((~np.isfinite(samples)).sum())
+        raise DataError(f"{name}: {bad:,} of {samples.size:,} samples are NaN or infinite, not sound")
+
+
 def read_audio(source, name: str | None = None) -> tuple[torch.Tensor, int]:
     """Decode an audio file (a path, or a file object such as ``io.BytesIO`` of uploaded bytes) as it
-    is: ``(waveform (channels, n) float32, sample_rate)``. Errors name ``name`` (default: the path)."""
+    is: ``(waveform (channels, n) float32, sample_rate)``. Errors name ``name`` (default: the path): a missing
+    file, a directory, an unreadable file, no samples, NaN or infinite samples (:func:`check_samples`)."""
     name = str(source) if name is None else name
+    if isinstance(source, (str, os.PathLike)):
+        check_file(source)
     try:
         samples, sample_rate = sf.read(source, dtype="float32", always_2d=True)  # (n, channels)
     except (sf.LibsndfileError, RuntimeError, OSError) as error:
         reason = getattr(error, "error_string", error)  # libsndfile's words, without a file object's repr
         raise DataError(f"{name}: not a readable audio file ({reason})") from error
-    if samples.shape[0] == 0:
-        raise DataError(f"{name}: contains no samples")
+    check_samples(samples, name)
     return torch.from_numpy(np.ascontiguousarray(samples.T)), sample_rate
 
 
@@ -162,9 +183,11 @@ def read_samples(path: Path | str, sample_rate: int = SAMPLE_RATE, dtype: str = 
     """The strict decoder of every dataset clip: one mono clip as samples ``(n,)`` of ``dtype``
     ("float32" in [-1, 1], or "int16" as stored, which the cache keeps).
 
-    An unreadable file, a wrong sample rate, more than one channel or no samples at all raises
-    :class:`DataError` naming the file; rate and channels are checked from the header, before decoding.
+    An unreadable file, a directory, a wrong sample rate, more than one channel, no samples at all or NaN or
+    infinite samples raise :class:`DataError` naming the file; rate and channels are checked from the header,
+    before decoding.
     """
+    check_file(path)
     try:
         with sf.SoundFile(path) as audio:
             if audio.samplerate != sample_rate:
@@ -175,8 +198,7 @@ def read_samples(path: Path | str, sample_rate: int = SAMPLE_RATE, dtype: str = 
     except (sf.LibsndfileError, RuntimeError, OSError) as error:
         reason = getattr(error, "error_string", error)  # libsndfile's words
         raise DataError(f"{path}: not a readable audio file ({reason})") from error
-    if len(samples) == 0:
-        raise DataError(f"{path}: contains no samples")
+    check_samples(samples, path)
     return samples
 
 

@@ -17,7 +17,7 @@ import torch
 import traitlets
 from matplotlib.figure import Figure
 
-from .data import CLIP_SAMPLES, SAMPLE_RATE, DataError, read_audio, to_mono
+from .data import CLIP_SAMPLES, SAMPLE_RATE, DataError, check_samples, read_audio, to_mono
 from .models import LogMel
 from .plots import plot_spectrogram, plot_waveform
 from .training import top_k
@@ -39,10 +39,8 @@ def prepare_recording(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
 def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
     """Top-``k`` words for an audio file of any rate, length and channel count. Taught in notebook 10.
 
-    A missing or unreadable file raises :class:`speechlib.DataError` naming it.
+    A missing, unreadable or broken file (or a directory) raises :class:`speechlib.DataError` naming it.
     """
-    if not Path(path).is_file():
-        raise DataError(f"{path}: file not found")
     return top_k(model, prepare_recording(*read_audio(path)), labels, k)
 
 
@@ -136,6 +134,7 @@ class Recorder(anywidget.AnyWidget):
 
     def classify(self, waveform: torch.Tensor, sample_rate: int, source: str) -> list[tuple[str, float]]:
         """Prepare a recording ``(channels, n)``, classify it and show everything in the widget."""
+        check_samples(waveform.numpy(), source)  # a recording of NaNs would give NaN probabilities
         seconds = waveform.shape[-1] / sample_rate
         clip = prepare_recording(waveform, sample_rate)  # (1, 16000)
         best = top_k(self.model, clip, self.labels, k=3)
@@ -151,9 +150,7 @@ class Recorder(anywidget.AnyWidget):
 
     def classify_file(self, path: str | Path) -> list[tuple[str, float]]:
         """Classify an audio file on the kernel's machine and show it in the widget."""
-        if not Path(path).is_file():
-            raise DataError(f"{path}: file not found")
-        samples, sample_rate = decode_audio(Path(path).read_bytes(), str(path))
+        samples, sample_rate = read_audio(path)
         return self.classify(samples, sample_rate, Path(path).name)
 
     def _on_message(self, widget, content: dict, buffers: list) -> None:

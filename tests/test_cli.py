@@ -66,6 +66,15 @@ def test_train_evaluate_predict(tree, tmp_path, capsys):
         assert guesses[0][0] == labels[expected]
 
 
+def test_predict_names_nan_audio_and_a_directory(tmp_path, capsys):
+    nan_path = tmp_path / "nan.wav"
+    sf.write(nan_path, np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    for path, problem in [(nan_path, "16,000 of 16,000 samples are NaN or infinite, not sound"),
+                          (tmp_path, "is a directory, not an audio file")]:  # fmt: skip
+        assert speechlib("predict", path) == 1  # the default model
+        assert capsys.readouterr().err == f"speechlib predict: {path}: {problem}\n"
+
+
 @pytest.mark.slow  # trains with `speechlib train`
 def test_predict_listens_to_the_loudest_second_of_a_long_recording(tree, tmp_path, capsys):
     out = tmp_path / "cnn.pt"

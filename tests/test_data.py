@@ -1,5 +1,7 @@
 """speechlib.data: finding the data, splits, labels, header-only lengths, and clear errors on bad input."""
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -141,8 +143,12 @@ def test_stray_file_name_is_reported(tree):
         (lambda p: sf.write(p, np.zeros(16000, np.float32), 8000), "sample rate is 8000 Hz, expected 16000 Hz"),
         (lambda p: sf.write(p, np.zeros((16000, 2), np.float32), 16000), "has 2 channels, expected mono"),
         (lambda p: sf.write(p, np.zeros(0, np.float32), 16000), "contains no samples"),
+        (
+            lambda p: sf.write(p, np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT"),
+            "16,000 of 16,000 samples are NaN or infinite",
+        ),
     ],
-    ids=["empty", "corrupt", "text", "8kHz", "stereo", "no-samples"],
+    ids=["empty", "corrupt", "text", "8kHz", "stereo", "no-samples", "nan"],
 )
 def test_bad_clip_gives_one_clear_error(tree, make, problem):
     bad = tree / "yes" / "aaaa0001_nohash_0.wav"
@@ -168,6 +174,23 @@ def test_load_audio_converts_stereo_and_sample_rate(tmp_path):
     assert waveform.shape == (1, 16000)  # mono, 1 s at 16 kHz
     # the channels are averaged: amplitude halves; the tone survives resampling
     assert waveform.abs().max().item() == pytest.approx(0.25, abs=0.01)
+
+
+@pytest.mark.parametrize("bad_value, count", [(np.nan, 3), (np.inf, 1), (-np.inf, 2)], ids=["nan", "inf", "-inf"])
+def test_load_audio_refuses_samples_that_are_not_numbers(tmp_path, bad_value, count):
+    path = tmp_path / "broken.wav"
+    samples = np.zeros((24000, 2), np.float32)  # stereo at 48 kHz: the check comes before any conversion
+    samples[1000 : 1000 + count, 1] = bad_value
+    sf.write(path, samples, 48000, subtype="FLOAT")  # a float WAV stores NaN and infinity as they are
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: {count} of 48,000 samples are NaN or infinite"):
+        speechlib.load_audio(path)
+
+
+def test_load_audio_names_a_directory_and_a_missing_file(tmp_path):
+    with pytest.raises(DataError, match=rf"^{re.escape(str(tmp_path))}: is a directory, not an audio file$"):
+        speechlib.load_audio(tmp_path)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(tmp_path / 'gone.wav'))}: file not found$"):
+        speechlib.load_audio(tmp_path / "gone.wav")
 
 
 def test_noise_files_are_listed(tree):

@@ -101,5 +101,10 @@ def test_recorder_handles_a_browser_recording_and_a_bad_upload():
     assert recorder.image.startswith(b"\x89PNG") and recorder.audio.startswith(b"RIFF")
     assert sf.info(io.BytesIO(recorder.audio)).frames == 16000  # the player plays what the model heard
 
+    broken = samples.copy()
+    broken[100] = np.nan  # a broken microphone driver: no word comes out of NaN probabilities
+    recorder._on_message(recorder, {"type": "recording", "sample_rate": 48000}, [memoryview(broken.tobytes())])
+    assert recorder.top3 == [] and recorder.error == "recording: 1 of 72,000 samples are NaN or infinite, not sound"
+
     recorder._on_message(recorder, {"type": "file", "name": "notes.txt"}, [memoryview(b"hello")])
     assert recorder.top3 == [] and recorder.error.startswith("notes.txt: not a readable audio file")
