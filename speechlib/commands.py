@@ -227,47 +227,108 @@ def _finish(model, cache, out: Path, labels, settings: dict, history: dict, devi
 # ---------------------------------------------------------------------------------------------
 
 
+@torch.no_grad()  # no graph is kept: faster, and less memory
+def _log_probabilities(model, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities ``(clips, classes)`` and targets ``(clips,)`` of every clip in ``loader``:
+    :func:`speechlib.training.predict`, keeping the whole answer (a rejection needs the top probability)."""
+    model.eval()
+    model.to(device)
+    outputs, targets = [], []
+    for waveforms, batch_targets in loader:
+        outputs.append(model(waveforms.to(device)).cpu())
+        targets.append(batch_targets)
+    return torch.cat(outputs), torch.cat(targets)
+
+
+def score_clips(log_probs: torch.Tensor, targets: torch.Tensor, model_labels: list[str], reject_below: float):
+    """``(clips,)`` bool: each clip right or wrong. ``targets`` index into ``model_labels`` followed by the
+    words the model does not know: a clip of a known word is right when the model's best guess is that word,
+    a clip of an unknown word when the model rejects it (:func:`speechlib.transfer.rejected`)."""
+    from .transfer import rejected  # lazily: transfer brings torchaudio, which `speechlib train` does not need
+
+    known = targets < len(model_labels)
+    guessed = log_probs.argmax(dim=1) == targets
+    refused = rejected(log_probs.exp(), model_labels, reject_below)
+    return torch.where(known, guessed, refused)
+
+
+def _share(right: torch.Tensor) -> float | None:
+    """The share of True in ``right`` (None when empty), in integers as :func:`speechlib.training.evaluate`."""
+    return right.sum().item() / len(right) if len(right) else None
+
+
+def tree_scores(right: torch.Tensor, targets: torch.Tensor, labels: list[str], words: list[str], num_known: int):
+    """Accuracy, macro accuracy and per-class accuracy of the clips scored ``right``, whose ``targets`` index into
+    ``labels`` (the model's ``num_known`` classes, then the unknown words); ``words``: the tree's words."""
+    from .transfer import UNKNOWN_LABEL
+
+    unknown_words = [word for word in words if labels.index(word) >= num_known]
+    clips_per_word = {word: (targets == labels.index(word)).sum().item() for word in words}
+    per_class = {word: _share(right[targets == labels.index(word)]) for word in words}
+    unknown_rejected = _share(right[targets >= num_known])  # None without unknown clips
+    # macro accuracy: every class counts the same, however many clips it has; the unknown words are pooled
+    # into one class, _unknown_ (Google's 12-class scoring). A known word's clip predicted as a class the tree
+    # does not have (the transfer model's _silence_) is simply wrong.
+    pooled = [per_class[word] for word in words if word not in unknown_words]
+    pooled += [unknown_rejected] if unknown_words else []
+    measured = [accuracy for accuracy in pooled if accuracy is not None]
+    if unknown_words:
+        per_class[UNKNOWN_LABEL] = unknown_rejected
+    return {
+        "accuracy": right.float().mean().item(),
+        "macro_accuracy": sum(measured) / len(measured) if measured else 0.0,
+        "classes_measured": len(measured),
+        "per_class": per_class,
+        "clips_per_word": clips_per_word,
+        "unknown_rejected": unknown_rejected,
+        "unknown_words": unknown_words,
+    }
+
+
+def _print_scores(scores: dict, clips: int, subset: str, root: Path) -> None:
+    """What ``speechlib evaluate`` prints: the accuracies, then one line per word of the tree."""
+    unknown_words, per_class = scores["unknown_words"], scores["per_class"]
+    print(f"accuracy {scores['accuracy']:.4f} on {clips:,} {subset} clips of {root}")
+    macro = f"macro accuracy {scores['macro_accuracy']:.4f} (the mean of the {scores['classes_measured']} per-"
+    if unknown_words:
+        print(f"{macro}class accuracies, the unknown words pooled into one class, _unknown_)")
+        print(f"scored as unknown (right when rejected): {', '.join(unknown_words)}")
+    else:
+        print(f"{macro}word accuracies)")
+    for word, count in scores["clips_per_word"].items():
+        shown = "   n/a" if per_class[word] is None else f"{per_class[word]:.4f}"
+        print(f"  {word:<10} {shown}  ({count} clips{', scored as unknown' if word in unknown_words else ''})")
+    if unknown_words:
+        rejected = scores["unknown_rejected"]
+        count = sum(scores["clips_per_word"][word] for word in unknown_words)
+        print(f"unknown words rejected {'n/a' if rejected is None else f'{rejected:.4f}'} ({count} clips)")
+
+
 def evaluate_command(args) -> int:
+    from .transfer import model_threshold
+
     model, model_labels = load_model(existing_file(args.model, "model file"))
     device = pick_device(args.device)
     root = resolve_data(args.data)
     cache = load_cache(root, progress=not args.quiet, verbose=False)
-    unknown = [word for word in cache.labels if word not in model_labels]
-    if unknown:
+    unknown_words = [word for word in cache.labels if word not in model_labels]
+    if len(unknown_words) == len(cache.labels):
         raise DataError(
-            f"{root}: words unknown to {args.model}: {', '.join(unknown)} "
+            f"{root}: none of its words ({', '.join(cache.labels)}) is known to {args.model} "
             f"(it knows {len(model_labels)} words: {', '.join(model_labels)})"
         )
-    clips = CachedClips(cache, args.subset, labels=model_labels)  # targets: the model's class numbers
-    loader = DataLoader(clips, batch_size=512)
+    # the words the model lacks get class numbers after the model's own, so their clips can be told apart
+    clips = CachedClips(cache, args.subset, labels=model_labels + unknown_words)
     if len(clips) == 0:
         raise DataError(f"{root}: no {args.subset} clips")
-    result = evaluate(model, loader, device, model_labels)
-    per_class = {word: result["per_class"][word] for word in cache.labels}  # the tree's words only
-    # macro accuracy: every word counts the same, however many clips it has. A prediction of a class the
-    # tree does not have (the transfer model's _silence_) is simply wrong.
-    measured = [accuracy for accuracy in per_class.values() if accuracy is not None]
-    macro_accuracy = sum(measured) / len(measured) if measured else 0.0
-    counts = result["confusion"].sum(dim=1)
-    print(f"accuracy {result['accuracy']:.4f} on {len(clips):,} {args.subset} clips of {root}")
-    print(f"macro accuracy {macro_accuracy:.4f} (the mean of the {len(measured)} per-word accuracies)")
-    for word in cache.labels:
-        accuracy = per_class[word]
-        shown = "   n/a" if accuracy is None else f"{accuracy:.4f}"
-        print(f"  {word:<10} {shown}  ({counts[model_labels.index(word)].item()} clips)")
+    log_probs, targets = _log_probabilities(model, DataLoader(clips, batch_size=512), device)
+    right = score_clips(log_probs, targets, model_labels, model_threshold(model))
+    scores = tree_scores(right, targets, clips.labels, cache.labels, len(model_labels))
+    _print_scores(scores, len(clips), args.subset, root)
     if args.json:
-        write_json(
-            {
-                "model": str(args.model),
-                "data": str(root),
-                "subset": args.subset,
-                "clips": len(clips),
-                "accuracy": result["accuracy"],
-                "macro_accuracy": macro_accuracy,
-                "per_class": per_class,
-            },
-            args.json,
-        )
+        summary = {"model": str(args.model), "data": str(root), "subset": args.subset, "clips": len(clips)}
+        kept = ("accuracy", "macro_accuracy", "per_class", "unknown_rejected", "unknown_words")
+        write_json(summary | {key: scores[key] for key in kept}, args.json)
         print(f"wrote {args.json}")
     return 0
 
@@ -358,10 +419,15 @@ def register(commands) -> None:
         "evaluate",
         help="accuracy and per-word accuracy of a saved model",
         description="Measure a model written by `speechlib train` (or the notebooks) on any tree in the "
-        "Speech Commands layout whose words the model knows. Prints the accuracy and per-word accuracy; "
-        '--json writes them as {"accuracy": ..., "macro_accuracy": ..., "per_class": {word: accuracy}}; '
-        "macro accuracy is the mean of the per-word accuracies. A model may know more classes than the tree "
-        "(the transfer model's _silence_): predicting one of them counts as wrong.",
+        "Speech Commands layout. Prints the accuracy and per-word accuracy; --json writes them as "
+        '{"accuracy": ..., "macro_accuracy": ..., "per_class": {word: accuracy}, "unknown_rejected": ..., '
+        '"unknown_words": [...]}. A clip of a word the model knows is right when the model names that word; '
+        "predicting another class (such as the transfer model's _silence_) counts as wrong. Words of the tree "
+        "that the model does not know are scored as unknown, as in Google's 12-class scoring: such a clip is "
+        "right when the model rejects it (its best guess is _silence_ or _unknown_, or below the model's "
+        '"not one of the words" threshold); their share rejected is unknown_rejected, also per_class\'s '
+        "_unknown_. Macro accuracy is the mean of the per-class accuracies, the unknown words pooled into one "
+        "class, _unknown_. The model must know at least one word of the tree.",
     )
     evaluate_parser.add_argument("model", help="model file, e.g. models/cnn.pt")
     evaluate_parser.add_argument("--data", default="auto", help=DATA_HELP)

@@ -38,6 +38,7 @@ def __getattr__(name: str) -> Path:
 
 
 SILENCE_LABEL = "_silence_"  # the extra class: no speech at all (silence, noise, tones)
+UNKNOWN_LABEL = "_unknown_"  # the other extra class: speech that is none of the model's words
 HEARD_NOTHING = "I heard nothing"
 NOT_A_WORD = "not one of the words"
 NON_SPEECH_KINDS = ("silence", "hiss", "noise", "tone", "chirp", "chord", "buzz", "beeps")
@@ -149,26 +150,27 @@ class EmbeddingClassifier(nn.Module):
 def verdict(guesses: list[tuple[str, float]], reject_below: float = 0.0) -> str | None:
     """What a model's top guesses ``[(word, probability), ...]`` (best first) mean. Notebook 10.
 
-    ``"I heard nothing"`` when the best guess is the ``_silence_`` class, ``"not one of the words"`` when
-    the best probability is below ``reject_below`` (the model's own threshold, ``model.reject_below``),
-    else ``None``: the best guess is the answer.
+    ``"I heard nothing"`` when the best guess is the ``_silence_`` class, ``"not one of the words"`` when it
+    is the ``_unknown_`` class (speech, but none of the words) or when the best probability is below
+    ``reject_below`` (the model's own threshold, ``model.reject_below``), else ``None``: the best guess is
+    the answer.
     """
     word, probability = guesses[0]
     if word == SILENCE_LABEL:
         return HEARD_NOTHING
-    if probability < reject_below:
+    if word == UNKNOWN_LABEL or probability < reject_below:
         return NOT_A_WORD
     return None
 
 
 def rejected(probabilities: torch.Tensor, labels: list[str], reject_below: float) -> torch.Tensor:
     """``(n,)`` bool: the clips :func:`verdict` would not answer with a word, for class probabilities
-    ``(n, classes)`` in the order of ``labels``: ``_silence_`` is the best guess, or the best probability is
-    below ``reject_below``. Used by ``tools/train_transfer.py`` and ``tools/measure_unknown_words.py``."""
-    heard_nothing = torch.zeros(len(probabilities), dtype=torch.bool)
-    if SILENCE_LABEL in labels:
-        heard_nothing = probabilities.argmax(dim=1) == labels.index(SILENCE_LABEL)
-    return heard_nothing | (probabilities.amax(dim=1) < reject_below)
+    ``(n, classes)`` in the order of ``labels``: ``_silence_`` or ``_unknown_`` is the best guess, or the best
+    probability is below ``reject_below``. Used by ``speechlib evaluate``, ``tools/train_transfer.py`` and the
+    measuring tools."""
+    best = probabilities.argmax(dim=1)
+    no_word = [labels.index(label) for label in (SILENCE_LABEL, UNKNOWN_LABEL) if label in labels]
+    return torch.isin(best, torch.tensor(no_word, dtype=best.dtype)) | (probabilities.amax(dim=1) < reject_below)
 
 
 def model_threshold(model: nn.Module) -> float:

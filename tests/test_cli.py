@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechlib import center_on_loudest, cli, load_model, read_clip
+from speechlib import SimpleNet, SpeechCommands, center_on_loudest, cli, commands, load_model, pad_trim, read_clip
+from speechlib.training import save_model
 from testkit import write_tone_tree
 
 WORDS = ["down", "no", "up", "yes"]
@@ -151,9 +152,97 @@ def test_evaluate_on_a_subset_of_words_maps_labels(tree, tmp_path, capsys):
     for word in ("up", "yes"):  # same clips, same model: same per-word accuracy
         assert part_result["per_class"][word] == pytest.approx(full_result["per_class"][word])
 
-    foreign = write_tone_tree(tmp_path / "foreign", 20, ["yes", "wow"], num_speakers=10)
-    assert speechlib("evaluate", out, "--data", foreign, "--subset", "training", "--quiet") == 1
-    assert "words unknown to" in capsys.readouterr().err
+    # a word the model does not know is scored as unknown; this model has no class and no threshold to reject with
+    foreign = write_tone_tree(tmp_path / "foreign", 20, ["wow", "yes"], num_speakers=10)
+    mixed = tmp_path / "mixed.json"
+    assert speechlib("evaluate", out, "--data", foreign, "--subset", "training", "--json", mixed, "--quiet") == 0
+    mixed_result = json.loads(mixed.read_text())
+    assert mixed_result["unknown_words"] == ["wow"]
+    per_class = mixed_result["per_class"]
+    assert mixed_result["unknown_rejected"] == per_class["wow"] == per_class["_unknown_"] == 0.0
+    assert "scored as unknown (right when rejected): wow" in capsys.readouterr().out
+
+    strangers = write_tone_tree(tmp_path / "strangers", 20, ["bird", "wow"], num_speakers=10)
+    assert speechlib("evaluate", out, "--data", strangers, "--subset", "training", "--quiet") == 1
+    assert f"{strangers}: none of its words (bird, wow) is known to {out}" in capsys.readouterr().err
+
+
+def untrained_model(path, labels: list[str], seed: int = 0):
+    """A SimpleNet with random weights saved at ``path``: no training, and answers that differ from clip to clip."""
+    torch.manual_seed(seed)
+    model = SimpleNet(num_classes=len(labels))
+    with torch.no_grad():
+        model.fc3.weight.mul_(20)  # sharper answers: the clips get different best guesses and top probabilities
+    return save_model(model, path, labels, "simplenet")
+
+
+def scored_by_hand(model_path, tree, subset: str, reject_below: float) -> dict[str, list[bool]]:
+    """Each clip of ``tree`` read from its file and scored: a known word right when it is the best guess, an
+    unknown word right when rejected (best guess _silence_ or _unknown_, or top probability below the threshold)."""
+    model, labels = load_model(model_path)
+    clips = SpeechCommands(tree, subset=subset, verbose=False)
+    waveforms = torch.stack([pad_trim(clips[i][0]) for i in range(len(clips))])  # (n, 1, 16000)
+    with torch.no_grad():
+        probabilities = model(waveforms).exp()
+    right = {}
+    for i in range(len(clips)):
+        word, best, top = clips[i][2], labels[probabilities[i].argmax()], probabilities[i].max().item()
+        refused = best in ("_silence_", "_unknown_") or top < reject_below
+        right.setdefault(word, []).append(best == word if word in labels else refused)
+    return right
+
+
+@pytest.mark.parametrize(
+    "labels, reject_below",
+    [(["no", "yes", "_silence_", "_unknown_"], 0.0), (["no", "yes", "_silence_", "_unknown_"], 0.4),
+     (["no", "yes"], 0.6)],
+)  # fmt: skip
+def test_evaluate_scores_words_the_model_does_not_know_as_unknown(
+    tree, tmp_path, monkeypatch, capsys, labels, reject_below
+):
+    model_path = untrained_model(tmp_path / "m.pt", labels)
+
+    def load_with_threshold(path):
+        model, model_labels = load_model(path)
+        model.reject_below = reject_below  # what a transfer model carries: its "not one of the words" threshold
+        return model, model_labels
+
+    monkeypatch.setattr(commands, "load_model", load_with_threshold)
+    out = tmp_path / "eval.json"
+    assert speechlib("evaluate", model_path, "--data", tree, "--subset", "training", "--json", out, "--quiet") == 0
+    printed, result = capsys.readouterr().out, json.loads(out.read_text())
+
+    right = scored_by_hand(model_path, tree, "training", reject_below)
+    unknown = [hit for word in ("down", "up") for hit in right[word]]
+    assert 0 < sum(unknown) < len(unknown)  # some rejected, some not: the scoring is put to the test
+    assert result["unknown_words"] == ["down", "up"]
+    assert list(result["per_class"]) == ["down", "no", "up", "yes", "_unknown_"]
+    for word, hits in right.items():
+        assert result["per_class"][word] == pytest.approx(sum(hits) / len(hits)), word
+    assert result["unknown_rejected"] == result["per_class"]["_unknown_"] == pytest.approx(sum(unknown) / len(unknown))
+    everything = [hit for hits in right.values() for hit in hits]
+    assert result["accuracy"] == pytest.approx(sum(everything) / len(everything))
+    pooled = [result["per_class"][word] for word in ("no", "yes", "_unknown_")]  # the unknown words: one class
+    assert result["macro_accuracy"] == pytest.approx(sum(pooled) / 3)
+    assert "scored as unknown (right when rejected): down, up" in printed
+    assert f"unknown words rejected {result['unknown_rejected']:.4f} ({len(unknown)} clips)" in printed
+
+    # a tree of known words only: the known words score as before, and nothing is scored as unknown
+    known = subset_tree(tree, ["no", "yes"], tmp_path / "known_words")
+    assert speechlib("evaluate", model_path, "--data", known, "--subset", "training", "--json", out, "--quiet") == 0
+    printed, only_known = capsys.readouterr().out, json.loads(out.read_text())
+    assert only_known["per_class"] == {word: result["per_class"][word] for word in ("no", "yes")}
+    assert only_known["unknown_rejected"] is None and only_known["unknown_words"] == []
+    assert "unknown" not in printed and "(the mean of the 2 per-word accuracies)" in printed
+
+
+def test_evaluate_needs_a_word_the_model_knows(tmp_path, capsys):
+    model_path = untrained_model(tmp_path / "m.pt", ["no", "yes", "_silence_", "_unknown_"])
+    strangers = write_tone_tree(tmp_path / "strangers", 20, ["bird", "wow"], num_speakers=10)
+    assert speechlib("evaluate", model_path, "--data", strangers, "--subset", "training", "--quiet") == 1
+    assert capsys.readouterr().err.startswith(
+        f"speechlib evaluate: {strangers}: none of its words (bird, wow) is known to {model_path} (it knows 4 words: "
+    )
 
 
 @pytest.mark.slow  # trains with `speechlib train`

@@ -22,6 +22,7 @@ from speechlib.transfer import (
     NON_SPEECH_KINDS,
     NOT_A_WORD,
     SILENCE_LABEL,
+    UNKNOWN_LABEL,
     EmbeddingClassifier,
     non_speech_clips,
     verdict,
@@ -120,6 +121,7 @@ def test_verdict_names_silence_and_doubt():
     assert verdict([(SILENCE_LABEL, 0.9), ("yes", 0.05)]) == HEARD_NOTHING
     assert verdict([("yes", 0.3), ("no", 0.2)], reject_below=0.4) == NOT_A_WORD
     assert verdict([("yes", 0.5), ("no", 0.2)], reject_below=0.4) is None
+    assert verdict([(UNKNOWN_LABEL, 0.6), ("yes", 0.3)]) == NOT_A_WORD  # speech, but none of the words
 
 
 def test_non_speech_clips_are_reproducible_and_loud_enough():
@@ -214,6 +216,9 @@ def test_rejected_agrees_with_verdict_clip_by_clip():
     assert rejected(probabilities, labels, 0.1).tolist() == [False, True, True, False]
     # a model without a _silence_ class rejects by the threshold only
     assert rejected(probabilities[:, :2], labels[:2], 0.4).tolist() == [False, True, True, False]
+    # with an _unknown_ class: speech that is none of the words is rejected too, even when it is sure
+    with_unknown = torch.cat([probabilities * 0.5, torch.tensor([[0.5], [0.0], [0.0], [0.0]])], dim=1)
+    assert rejected(with_unknown, [*labels, "_unknown_"], 0.1).tolist() == [True, True, True, False]
     for threshold in (0.1, 0.5):
         for row, refused in zip(probabilities, rejected(probabilities, labels, threshold)):
             best = sorted(zip(labels, row.tolist()), key=lambda pair: -pair[1])

@@ -95,6 +95,7 @@ ENGINE_SHARES = {"espeak-ng": 0.65, "flite": 0.22, "festival": 0.13}
 # data/extra_voices: two more engine families, for the transfer model only (see data/README.md)
 EXTRA_ENGINE_SHARES = {"pico": 0.4, "mbrola": 0.6}
 NOISE_KINDS = ("white", "pink", "brown", "hum")
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"  # data/bundled, data/extra_voices, data/unknown_speech
 
 
 # ---------------------------------------------------------------- engines
@@ -524,6 +525,28 @@ def read_manifest(root: Path) -> dict[str, str]:
     return entries
 
 
+def finish_tree(partial: Path, out: Path, speakers: list[dict], files: list[str]) -> None:
+    """Write a rendered tree's split lists (the real set's rule, by speaker), ``speakers.csv`` and ``SHA256SUMS``
+    in ``partial``, then move it to ``out`` (two renames: ``out`` is never a mix of old and new files)."""
+    split_of = {s["speaker_id"]: which_set(f"{s['speaker_id']}_nohash_0") for s in speakers}
+    files = sorted(files)
+    for subset in ("validation", "testing"):
+        chosen = [f for f in files if split_of[speaker_of(f)] == subset]
+        write_text(partial / f"{subset}_list.txt", "".join(f"{f}\n" for f in chosen))
+    clips_per_speaker = Counter(speaker_of(f) for f in files)
+    with open(partial / "speakers.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*speakers[0].keys(), "split", "clips"])
+        writer.writeheader()
+        for s in speakers:
+            writer.writerow({**s, "split": split_of[s["speaker_id"]], "clips": clips_per_speaker[s["speaker_id"]]})
+    write_manifest(partial)
+    old = out.with_name(out.name + ".old")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(partial, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def generate(
     out: Path,
     seed: int = 0,
@@ -553,25 +576,7 @@ def generate(
             if progress and (done % 10 == 0 or done == len(jobs)):
                 print(f"{done}/{len(jobs)} speakers, {len(rows)} clips, {time.time() - started:.0f} s", flush=True)
     write_background_noise(partial / NOISE_FOLDER, seed)
-
-    split_of = {s["speaker_id"]: which_set(f"{s['speaker_id']}_nohash_0") for s in speakers}
-    files = sorted(r["file"] for r in rows)
-    for subset in ("validation", "testing"):
-        chosen = [f for f in files if split_of[speaker_of(f)] == subset]
-        write_text(partial / f"{subset}_list.txt", "".join(f"{f}\n" for f in chosen))
-    clips_per_speaker = Counter(speaker_of(f) for f in files)
-    with open(partial / "speakers.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*speakers[0].keys(), "split", "clips"])
-        writer.writeheader()
-        for s in speakers:
-            writer.writerow({**s, "split": split_of[s["speaker_id"]], "clips": clips_per_speaker[s["speaker_id"]]})
-    write_manifest(partial)
-
-    old = out.with_name(out.name + ".old")
-    if out.exists():
-        os.replace(out, old)  # two renames: `out` is never a mix of old and new files
-    os.replace(partial, out)
-    shutil.rmtree(old, ignore_errors=True)
+    finish_tree(partial, out, speakers, [r["file"] for r in rows])
     lengths = np.array([r["samples"] for r in rows])
     return {
         "clips": len(rows),

@@ -2,6 +2,8 @@
 
     PYTHONPATH=$PWD python tools/train_transfer.py                          # models/transfer.pt + .json
     PYTHONPATH=$PWD python tools/train_transfer.py --hold-out flite --out /tmp/no_flite.pt
+    PYTHONPATH=$PWD python tools/train_transfer.py --commands yes,no,up,down,left,right,on,off,stop,go \
+        --unknown-log-prior -1.5 --out models/commands.pt                   # the 12-class model
 
 The frozen speech embedding (``models/speech_embedding.pt``) embeds every clip of ``data/bundled`` once (cached
 by :func:`speechlib.embedding.embedding_cache`, the embeddings and the output of the inner layer ``pool3``); then
@@ -11,10 +13,15 @@ families), each from its own seed, with label smoothing and a little Gaussian no
 their input (``--heads 5 --inner-heads 0`` is the recipe shipped before the ``pool3`` heads). An extra class,
 ``_silence_``, learns what is not speech: one-second stretches of the bundled
 ``_background_noise_`` recordings at random levels and generated silence, hiss, noise, tones, chirps, chords,
-buzz and beeps (:func:`speechlib.transfer.non_speech_clips`, seed ``--seed + 1``). At the end it measures the
-bundled test split, the share of a separate set of generated non-speech clips (another seed) that the model
-rejects, and, with ``--hold-out ENGINE``, every clip of the held-out engine's speakers, then saves the model and
-a JSON of settings, history and accuracies beside it (both written atomically). Deterministic: seeded, CPU.
+buzz and beeps (:func:`speechlib.transfer.non_speech_clips`, seed ``--seed + 1``). Another, ``_unknown_``, learns
+speech that is none of the model's words: the training and validation clips of ``--unknown`` (default
+``data/unknown_speech``: other words, near misses, phrases and other languages, ``tools/synth_unknown.py``) and,
+with ``--commands``, the clips of every word that is not a command (Google's 12-class task: 10 commands,
+``_silence_`` and ``_unknown_``). At the end it measures the bundled test split (a word the model does not know
+counts as ``_unknown_``), the share of the unknown speech's testing speakers and of a separate set of generated
+non-speech clips (another seed) that the model rejects, and, with ``--hold-out ENGINE``, every clip of the
+held-out engine's speakers, then saves the model and a JSON of settings, history and accuracies beside it (both
+written atomically). Deterministic: seeded, CPU.
 """
 
 from __future__ import annotations
@@ -34,11 +41,12 @@ from speechlib.cache import ClipCache, load_cache
 from speechlib.data import CLIP_SAMPLES, REPO_DIR, noise_files, read_clip
 from speechlib.embedding import embedding_cache
 from speechlib.files import atomic_write
-from speechlib.training import save_model
+from speechlib.training import load_model, save_model
 from speechlib.transfer import (
     DEFAULT_MODEL,
     NON_SPEECH_KINDS,
     SILENCE_LABEL,
+    UNKNOWN_LABEL,
     EmbeddingClassifier,
     EmbeddingHead,
     non_speech_clips,
@@ -47,10 +55,13 @@ from speechlib.transfer import (
 
 BUNDLED = REPO_DIR / "data" / "bundled"
 EXTRA_VOICES = REPO_DIR / "data" / "extra_voices"  # two more engine families, every clip trained on (data/README.md)
+UNKNOWN_SPEECH = REPO_DIR / "data" / "unknown_speech"  # speech that is none of the 35 words (tools/synth_unknown.py)
+COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")  # Google's 10 commands
 EVALUATION_SEED = 20261125  # the generated non-speech clips the rejection is measured on; never trained on
 RECIPE = {  # how each head is trained, and the model around it (tools/compare_heads.py trains heads the same way)
     "num_epochs": 60, "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-2, "label_smoothing": 0.1, "embedding_noise": 0.3,
-    "background_clips": 200, "generated_clips_per_kind": 40, "silence_log_prior": -2.0, "reject_below": 0.1,
+    "background_clips": 200, "generated_clips_per_kind": 40, "silence_log_prior": -2.0, "unknown_log_prior": -1.25,
+    "reject_below": 0.1,
     "pad_samples": 4000, "width": 256, "dropout": 0.3,
 }  # fmt: skip
 
@@ -155,6 +166,26 @@ def load_extra_tree(tree: Path, labels: list[str]) -> ClipCache:
     return clips
 
 
+def model_labels(words: list[str], commands: list[str] | None, unknown: bool) -> list[str]:
+    """The model's classes: ``commands`` (or all ``words``), ``_silence_``, and ``_unknown_`` when the model has
+    unknown speech or other words to learn it from. A command that is none of ``words`` is refused by name."""
+    strangers = [word for word in commands or [] if word not in words]
+    if strangers:
+        raise SystemExit(f"--commands: {', '.join(strangers)} not among the words of data/bundled")
+    unknown = unknown or (commands is not None and len(commands) < len(words))
+    return list(commands or words) + [SILENCE_LABEL] + ([UNKNOWN_LABEL] if unknown else [])
+
+
+def relabel(targets: torch.Tensor, words: list[str], labels: list[str]) -> torch.Tensor:
+    """Targets numbered by ``words`` (a tree's) -> numbered by ``labels``; a word that is no label is _unknown_."""
+    unknown = labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in labels else -1
+    lookup = torch.tensor([labels.index(word) if word in labels else unknown for word in words])
+    mapped = lookup[targets]
+    if (mapped < 0).any():
+        raise ValueError("a word outside the labels, and no _unknown_ class to put it in")
+    return mapped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="model file (default: models/transfer.pt)")
@@ -171,6 +202,35 @@ def main() -> None:
         "--extra alone: none, the recipe before the extra voices)",
     )
     parser.add_argument(
+        "--unknown",
+        nargs="*",
+        type=Path,
+        default=[UNKNOWN_SPEECH],
+        help="trees of speech that is none of the words, for the _unknown_ class (training and validation clips; "
+        "default: data/unknown_speech; --unknown alone: none)",
+    )
+    parser.add_argument(
+        "--commands",
+        type=lambda text: text.split(","),
+        default=None,
+        help="the model's words, comma-separated (e.g. " + ",".join(COMMANDS) + "): the other words become "
+        "_unknown_ (default: all 35)",
+    )
+    parser.add_argument(
+        "--unknown-log-prior",
+        type=float,
+        default=RECIPE["unknown_log_prior"],
+        help="offset of _unknown_'s log-probability (default: %(default)s; chosen on realdev: the lower, the fewer "
+        "real words are rejected and the more unknown speech gets a word)",
+    )
+    parser.add_argument(
+        "--heads-from",
+        type=Path,
+        default=None,
+        help="a model this script made with the same data and classes: keep its trained heads instead of training "
+        "(to try other offsets, e.g. --unknown-log-prior, in seconds)",
+    )
+    parser.add_argument(
         "--hold-out",
         choices=["espeak-ng", "flite", "festival"],
         default=None,
@@ -184,12 +244,14 @@ def main() -> None:
         "inner_layer": "pool3" if args.inner_heads else None, "num_inner_heads": args.inner_heads, "seed": args.seed, "hold_out": args.hold_out,
         "data": "data/bundled (training + validation splits)",
         "extra": [relative_name(tree) for tree in args.extra],
+        "unknown": [relative_name(tree) for tree in args.unknown], "commands": args.commands,
+        "unknown_log_prior": args.unknown_log_prior,
     }  # fmt: skip
 
     torch.manual_seed(args.seed)  # the heads' initial weights
     clips = load_cache(BUNDLED, verbose=False)
-    labels = list(clips.labels) + [SILENCE_LABEL]
-    silence = len(labels) - 1
+    labels = model_labels(list(clips.labels), args.commands, bool(args.unknown))
+    silence = labels.index(SILENCE_LABEL)
     model = EmbeddingClassifier(
         num_classes=len(labels), num_heads=args.heads, pad_samples=settings["pad_samples"], width=settings["width"],
         dropout=settings["dropout"], inner_layer=settings["inner_layer"], num_inner_heads=args.inner_heads,
@@ -210,33 +272,60 @@ def main() -> None:
     inputs = [  # (n, 9, 96), then (n, 27, 192)
         torch.cat([cache.embeddings[train_rows], part]) for cache, part in zip(caches, embed_all(model, non_speech))
     ]
-    targets = torch.cat([cached.targets[train_rows], torch.full((len(non_speech),), silence)])
+    word_targets = relabel(cached.targets, clips.labels, labels)  # (clips,): the model's class of every clip
+    targets = torch.cat([word_targets[train_rows], torch.full((len(non_speech),), silence)])
+
+    def embedded(tree_clips: ClipCache) -> list:
+        return [embedding_cache(tree_clips, model.embedding, settings["pad_samples"], layer=layer, verbose=False)
+                for layer in layers]  # fmt: skip
+
     for tree in args.extra:
-        extra_clips = load_extra_tree(tree, clips.labels)
-        extra = [embedding_cache(extra_clips, model.embedding, settings["pad_samples"], layer=layer, verbose=False)
-                 for layer in layers]  # fmt: skip
+        extra = embedded(load_extra_tree(tree, clips.labels))
         inputs = [torch.cat([part, cache.embeddings]) for part, cache in zip(inputs, extra)]
-        targets = torch.cat([targets, extra[0].targets])
-        print(f"{tree}: {len(extra_clips):,} more word clips", flush=True)
+        targets = torch.cat([targets, relabel(extra[0].targets, clips.labels, labels)])
+        print(f"{tree}: {len(extra[0].targets):,} more word clips", flush=True)
+    unknown_tests = []  # the testing speakers of each unknown tree: never trained on, measured at the end
+    for tree in args.unknown:
+        unknown = embedded(load_cache(tree, verbose=False))
+        rows = np.concatenate([unknown[0].indices("training"), unknown[0].indices("validation")])
+        inputs = [torch.cat([part, cache.embeddings[rows]]) for part, cache in zip(inputs, unknown)]
+        targets = torch.cat([targets, torch.full((len(rows),), labels.index(UNKNOWN_LABEL))])
+        unknown_tests.append((tree, [cache.embeddings[unknown[0].indices("testing")] for cache in unknown]))
+        print(f"{tree}: {len(rows):,} clips of unknown speech", flush=True)
     heads = [(head, inputs[0]) for head in model.heads] + [(head, inputs[-1]) for head in model.inner_heads]
     print(
-        f"{len(targets) - len(non_speech):,} word clips + {len(non_speech)} non-speech clips; {len(heads)} heads",
+        f"{len(targets) - len(non_speech):,} speech clips + {len(non_speech)} non-speech clips; {len(heads)} heads",
         flush=True,
     )
 
     history = {"train_loss": []}
-    for number, (head, head_inputs) in enumerate(heads):
+    if args.heads_from:  # the heads of an earlier run of the same command: only the offsets and the results change
+        trained, trained_labels = load_model(args.heads_from)
+        if trained_labels != labels:
+            raise SystemExit(f"{args.heads_from}: its classes are not {', '.join(labels)}")
+        model.load_state_dict(trained.state_dict())
+        history = torch.load(args.heads_from, weights_only=True)["history"]
+        settings["heads_from"] = relative_name(args.heads_from)
+    for number, (head, head_inputs) in enumerate([] if args.heads_from else heads):
         history["train_loss"].append(train_head(head, head_inputs, targets, settings, seed=args.seed * 1000 + number))
         print(f"head {number + 1}/{len(heads)}: last epoch loss {history['train_loss'][-1][-1]:.3f}", flush=True)
     model.log_prior[silence] = settings["silence_log_prior"]
+    if UNKNOWN_LABEL in labels:
+        model.log_prior[labels.index(UNKNOWN_LABEL)] = settings["unknown_log_prior"]
     model.reject_below.fill_(settings["reject_below"])
     model.eval()
 
     features = [cache.embeddings for cache in caches]
-    results = {"testing": accuracy(model, [part[test_rows] for part in features], cached.targets[test_rows])}
+    results = {"testing": accuracy(model, [part[test_rows] for part in features], word_targets[test_rows])}
     if args.hold_out:
         results[f"held_out_{args.hold_out}"] = accuracy(model, [part[is_held_out] for part in features],
-                                                        cached.targets[is_held_out])  # fmt: skip
+                                                        word_targets[is_held_out])  # fmt: skip
+    for tree, test_features in unknown_tests:
+        with torch.inference_mode():
+            probabilities = model.classify_embeddings(*test_features).exp()
+        results[f"rejected_{tree.name}_testing"] = {
+            "clips": len(probabilities), "rejected": float(rejected(probabilities, labels, settings["reject_below"]).float().mean()),
+        }  # fmt: skip
     evaluation, kinds = non_speech_clips(50, seed=EVALUATION_SEED)
     with torch.inference_mode():
         probabilities = model(evaluation).exp()  # (clips, classes)
