@@ -48,9 +48,9 @@ def test_default_model_is_the_shipped_transfer_model(shipped):
     assert speechlib.DEFAULT_MODEL == DEFAULT_MODEL and DEFAULT_MODEL.name == "transfer.pt"
     assert isinstance(model, EmbeddingClassifier) and not model.training
     words = SpeechCommands(BUNDLED_ROOT, verbose=False).labels
-    assert labels == words + [SILENCE_LABEL], "35 words in the bundled order, then the extra class"
+    assert labels == words + [SILENCE_LABEL, UNKNOWN_LABEL], "35 words in the bundled order, then the extra classes"
     log_probs = model(torch.zeros(3, 1, 16000))  # (batch, classes)
-    assert log_probs.shape == (3, 36)
+    assert log_probs.shape == (3, 37)
     assert torch.allclose(log_probs.exp().sum(dim=1), torch.ones(3), atol=1e-5)
     assert not any(p.requires_grad for p in model.embedding.parameters()), "the embedding stays frozen"
 
