@@ -32,6 +32,9 @@ _MODULE_OF = {
     "DEFAULT_MODEL": "transfer",
     "EmbeddingClassifier": "transfer",
     "verdict": "transfer",
+    # listen.py: listening continuously (notebook 11)
+    "Listener": "listen",
+    "listen_file": "listen",
     # device.py
     "pick_device": "device",
     # models.py

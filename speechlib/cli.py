@@ -71,6 +71,38 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_listen(args) -> int:
+    from pathlib import Path
+
+    from .commands import existing_file, write_json
+    from .listen import listen_file
+    from .training import load_model
+    from .transfer import default_model_path
+
+    model_path = existing_file(args.model or default_model_path(), "model file")
+    path = existing_file(args.file, "audio file")
+    model, labels = load_model(model_path)
+    settings = {"threshold": args.threshold, "average_seconds": args.average, "suppress_seconds": args.suppress}
+    try:
+        detections, seconds = listen_file(path, model, labels, progress=not args.quiet, **settings)
+    except (TypeError, ValueError) as error:  # a model that cannot listen, settings out of range
+        print(f"speechlib listen: {error}", file=sys.stderr)
+        return 2
+    for detection in detections:
+        print(f"{detection.time:7.2f} s  {detection.word}  {detection.probability:.2f}")
+    print(f"{len(detections)} words heard in {seconds:.1f} s of {path.name}", file=sys.stderr)
+    if args.json:
+        content = {
+            "detections": [detection.as_dict() for detection in detections],
+            "file": str(path),
+            "model": str(model_path),
+            "seconds": round(seconds, 3),
+            "settings": settings,
+        }
+        write_json(content, Path(args.json))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="speechlib",
@@ -127,6 +159,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=lambda args: report_errors("run", _cmd_run, args))
 
     register_training_commands(commands)  # train, evaluate, predict: speechlib/commands.py
+
+    from .listen import AVERAGE_SECONDS, SUPPRESS_SECONDS, THRESHOLD  # light: the constants only
+
+    listen = commands.add_parser(
+        "listen",
+        help="listen to a long recording and print each keyword heard, with its time",
+        description="Listen to FILE (any length, sample rate and channel count; read in blocks, in bounded "
+        "memory) as the Recorder's Listen mode does: the model's probabilities every 80 ms, averaged over "
+        "--average seconds; a word is reported when it is the best class and its average reaches --threshold, "
+        "then nothing for --suppress seconds (notebook 11). Prints one line per word: time (seconds from the "
+        'start of FILE at which it was reported), word, probability. --json writes {"detections": [{"word": '
+        '..., "time": SECONDS, "probability": ...}], "file": ..., "model": ..., "seconds": ..., "settings": '
+        "...}. MODEL must be built on the speech embedding (default: models/transfer.pt).",
+    )
+    listen.add_argument("file", help="audio file (WAV, FLAC, OGG: anything soundfile reads)")
+    listen.add_argument("model", nargs="?", default=None, help="model file (default: models/transfer.pt)")
+    listen.add_argument("--json", default=None, metavar="OUT", help="also write the detections to OUT")
+    listen.add_argument("--threshold", type=float, default=THRESHOLD, help=f"default: {THRESHOLD}")
+    listen.add_argument(
+        "--average", type=float, default=AVERAGE_SECONDS, help=f"seconds averaged (default: {AVERAGE_SECONDS})"
+    )
+    listen.add_argument(
+        "--suppress",
+        type=float,
+        default=SUPPRESS_SECONDS,
+        help=f"seconds of quiet after a word (default: {SUPPRESS_SECONDS})",
+    )
+    listen.add_argument("--quiet", action="store_true", help="no progress bar")
+    listen.set_defaults(func=lambda args: report_errors("listen", _cmd_listen, args))
     return parser
 
 
