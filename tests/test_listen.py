@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 import speechlib
 from speechlib import listen
@@ -172,3 +173,18 @@ def test_window_times_follow_the_frames():
     # window 0 ends with frame 75, which ends at sample 75 * 160 + 512
     assert listen.window_time(0) == pytest.approx((75 * 160 + 512) / 16000)
     assert listen.window_time(10) - listen.window_time(9) == pytest.approx(0.08)
+
+
+def test_the_head_bank_computes_each_heads_convolutions(shipped):
+    # away from the edges, the heads' own (zero-padded) convolutions and the bank's unpadded ones agree
+    model, _ = shipped
+    for heads, dim in ((model.heads, 96), (model.inner_heads, 192)):
+        bank = listen.HeadBank(heads)
+        inputs = torch.randn(20, dim)  # (steps, dim)
+        with torch.no_grad():
+            expected = torch.cat([head.layers(inputs.T[None])[0, :, 2:-2] for head in heads])  # (3 width, 16)
+            assert torch.allclose(bank.features(inputs), expected, atol=1e-5)
+            assert torch.allclose(bank.step(1, bank.step(0, inputs.T[None]))[0], expected, atol=1e-4)
+            pooled = expected[None]
+            logits = [head.classifier(torch.cat([f.amax(1), f.mean(1)])) for head, f in zip(heads, pooled[0].chunk(3))]
+            assert torch.allclose(bank.log_probs(pooled)[0], torch.stack(logits).log_softmax(1), atol=1e-5)
