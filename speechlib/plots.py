@@ -47,22 +47,34 @@ def plot_spectrogram(
     ax=None,
     title: str | None = None,
     hop_seconds: float | None = None,
-    ylabel: str = "frequency bin",
+    ylabel: str | None = None,
     colorbar: bool = True,
+    frequencies=None,
 ):
     """A spectrogram ``(freq, frames)`` (or ``(1, freq, frames)``) as an image, low frequencies
-    at the bottom. Taught in notebook 06. ``hop_seconds`` labels the x axis in seconds."""
+    at the bottom. Taught in notebook 06. ``hop_seconds`` labels the x axis in seconds.
+
+    ``frequencies`` (one number per row, in Hz: each linear bin's frequency, or each mel band's
+    centre) labels the y axis in Hz at a few rows; without it the axis counts rows ("frequency bin").
+    """
     image = _numpy(spec)
     if image.ndim == 3:
         image = image[0]  # (freq, frames)
     ax = _axes(ax, figsize=(6, 3))
-    frames = image.shape[1]
+    rows, frames = image.shape
     extent = None
     if hop_seconds is not None:
-        extent = (0, frames * hop_seconds, 0, image.shape[0])
+        extent = (0, frames * hop_seconds, 0, rows)
     shown = ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest", extent=extent)
     ax.set_xlabel("time (s)" if hop_seconds is not None else "frame")
-    ax.set_ylabel(ylabel)
+    if frequencies is not None:
+        frequencies = _numpy(frequencies).reshape(-1)
+        if len(frequencies) != rows:
+            raise ValueError(f"frequencies has {len(frequencies)} values for a spectrogram of {rows} rows")
+        ticks = np.unique(np.linspace(0, rows - 1, min(rows, 5)).round().astype(int))  # a few rows, both ends
+        centre = 0.5 if extent is not None else 0.0  # with an extent, row k spans [k, k + 1)
+        ax.set_yticks(ticks + centre, [f"{frequencies[k]:,.0f}" for k in ticks])
+    ax.set_ylabel(ylabel if ylabel is not None else "frequency (Hz)" if frequencies is not None else "frequency bin")
     if colorbar:
         ax.figure.colorbar(shown, ax=ax)
     if title:

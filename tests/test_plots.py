@@ -75,6 +75,17 @@ def test_plot_spectrogram_puts_low_frequencies_at_the_bottom():
     assert image.get_extent()[1] == pytest.approx(0.04)
 
 
+def test_plot_spectrogram_labels_rows_in_hz_when_given_their_frequencies():
+    spec = torch.zeros(241, 10)  # (freq, frames): a 480-point STFT at 16 kHz
+    ax = plot_spectrogram(spec, hop_seconds=0.01, frequencies=np.linspace(0, 8000, 241))
+    assert ax.get_ylabel() == "frequency (Hz)"
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["0", "2,000", "4,000", "6,000", "8,000"]
+    assert np.allclose(ax.get_yticks(), [0.5, 60.5, 120.5, 180.5, 240.5])  # the centres of rows 0, 60, ..., 240
+    assert plot_spectrogram(spec).get_ylabel() == "frequency bin"  # rows counted without frequencies
+    with pytest.raises(ValueError, match="241 rows"):
+        plot_spectrogram(spec, frequencies=[0.0, 1.0])
+
+
 def test_plot_length_histogram_counts_every_clip():
     lengths = np.array([16000] * 7 + [12000, 8000])
     ax = plot_length_histogram(lengths, 16000, bins=4)
