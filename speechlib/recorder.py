@@ -1,8 +1,9 @@
 """Recognising your own voice: record in the browser, classify in the kernel.
 
-Taught in notebook 10. The browser half (``recorder.js``) records raw samples with the Web Audio
-API at whatever rate the sound card runs (often 48 kHz) and sends them here; this half turns them
-into the kind of clip the model was trained on (mono, 16 kHz, 1 s, word in the middle).
+Taught in notebook 10 (Record mode) and notebook 11 (Listen mode). The browser half (``recorder.js``)
+records raw samples with the Web Audio API at whatever rate the sound card runs (often 48 kHz) and sends
+them here; this half turns them into the kind of clip the model was trained on (mono, 16 kHz, 1 s, word
+in the middle), or, in Listen mode, feeds a stream of them to a :class:`speechlib.listen.Listener`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import torch
 import traitlets
 from matplotlib.figure import Figure
 
+from . import listen
 from .data import CLIP_SAMPLES, SAMPLE_RATE, DataError, check_samples, read_audio, to_mono
 from .models import LogMel
 from .plots import plot_spectrogram, plot_waveform
 from .training import top_k
-from .transfer import default_model_path, model_threshold, verdict
+from .transfer import EmbeddingClassifier, default_model_path, model_threshold, verdict
 from .transforms import center_on_loudest
 
 HERE = Path(__file__).parent
@@ -44,24 +46,41 @@ def classify_file(path: str | Path, model: torch.nn.Module, labels: list[str], k
     return top_k(model, prepare_recording(*read_audio(path)), labels, k)
 
 
-def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Figure:
+def plot_clip(clip: torch.Tensor, sample_rate: int = SAMPLE_RATE, model: torch.nn.Module | None = None) -> Figure:
     """The waveform and log-mel spectrogram of one clip ``(1, n)``, side by side, as the :class:`Recorder` shows them.
 
-    The spectrogram has the CNN's settings (:class:`speechlib.models.LogMel`), in dB before the
-    CNN's normalisation. A plain ``matplotlib.figure.Figure`` (not pyplot), so the notebook does
-    not draw it twice.
+    The spectrogram is what ``model`` hears: for a model on the speech embedding (an
+    :class:`speechlib.transfer.EmbeddingClassifier`, such as the shipped one) its front end
+    (:class:`speechlib.embedding.MelFrontEnd`: 32 mel bands from 60 to 3,800 Hz), else the CNN's
+    (:class:`speechlib.models.LogMel`: 40 bands from 0 to 8 kHz); in dB, before any rescaling. A plain
+    ``matplotlib.figure.Figure`` (not pyplot), so the notebook does not draw it twice.
     """
-    features = LogMel(sample_rate=sample_rate, normalize=False)
-    log_mel = features(clip)  # (1, n_mels, frames) in dB
+    if isinstance(model, EmbeddingClassifier):
+        if sample_rate != SAMPLE_RATE:
+            raise ValueError(f"the speech embedding hears {SAMPLE_RATE} Hz clips, not {sample_rate} Hz")
+        front_end = model.embedding.front_end
+        with torch.no_grad():
+            log_mel = (front_end(clip[None].cpu()) - 2) * 10  # (1, frames, 32): undo openWakeWord's x / 10 + 2
+        log_mel, melspec = log_mel.transpose(1, 2), front_end.mel_spectrogram  # (1, 32, frames)
+        heard = "what the model hears"
+    else:
+        features = LogMel(sample_rate=sample_rate, normalize=False)
+        log_mel, melspec = features(clip), features.melspec  # (1, n_mels, frames) in dB
+        heard = "what the CNN hears"
+    filters = melspec.mel_scale.fb  # (frequency bins, bands): each band's triangle
+    bin_hz = sample_rate / melspec.n_fft
+    centres = filters.argmax(dim=0) * bin_hz  # (bands,) the frequency each band weighs most
+    bands, low, high = log_mel.shape[1], melspec.mel_scale.f_min, melspec.mel_scale.f_max or sample_rate / 2
     figure = Figure(figsize=(9, 2.6), layout="constrained")
     wave_ax, mel_ax = figure.subplots(1, 2)
     plot_waveform(clip, sample_rate, ax=wave_ax, title="waveform")
     plot_spectrogram(
         log_mel,
         ax=mel_ax,
-        title="log-mel spectrogram (dB)",
-        hop_seconds=features.melspec.hop_length / sample_rate,
-        ylabel="mel bin",
+        title=f"{heard} (dB, {low:,.0f}-{high:,.0f} Hz)",
+        ylabel=f"{bands} mel bands (Hz)",
+        hop_seconds=melspec.hop_length / sample_rate,
+        frequencies=centres,
     )
     return figure
 
@@ -89,21 +108,57 @@ def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
     return read_audio(io.BytesIO(data), name)  # (channels, n), sample_rate
 
 
-class Recorder(anywidget.AnyWidget):
-    """Record about a second in the browser (or pick a file) and see the model's top-3 words.
+MODES = ("record", "listen")  # the widget's modes, as its buttons offer them
+CURVE_SECONDS = 5.0  # Listen mode's picture shows the last 5 s
+CURVE_WORDS = 4  # ... of the 4 words most probable in them
+MAX_DETECTIONS = 100  # the running list keeps the newest 100 words heard
 
-    Taught in notebook 10. ``Recorder()`` listens with the shipped transfer model (``speechlib.DEFAULT_MODEL``,
-    which also knows when it heard no word); ``Recorder(model, labels)`` with any other. Show it as a cell's
-    last line. It records ``seconds`` (1.5 s: a little slack to start speaking; the loudest second is kept),
-    then shows the clip the model heard (player, waveform, mel spectrogram), its three most probable words,
-    and in the status line "I heard nothing" or "not one of the words" when that is the model's answer
-    (``verdict``). ``recorder.classify_file(path)`` does the same for a file on the kernel's machine.
+
+def curves(history, labels: list[str], threshold: float, seconds: float = CURVE_SECONDS) -> dict:
+    """Listen mode's picture as data: the averaged probability of the most probable words over the last ``seconds``.
+
+    ``history`` is :attr:`speechlib.listen.Listener.history` (``(time, probabilities, averaged)`` every 80 ms).
+    Returns ``{"times": [s, ...], "words": [{"word": "yes", "values": [p, ...]}, ...], "threshold": t,
+    "seconds": seconds}``, the words best first, rounded to 3 decimals (the browser draws it 10 times a second).
+    """
+    rows = [row for row in history if row[0] > history[-1][0] - seconds] if history else []
+    if not rows:
+        return {"times": [], "words": [], "threshold": threshold, "seconds": seconds}
+    averaged = np.stack([row[2] for row in rows])  # (steps, classes)
+    peaks = np.where([not label.startswith("_") for label in labels], averaged.max(axis=0), -1.0)  # (classes,)
+    best = np.argsort(-peaks, kind="stable")[:CURVE_WORDS]
+    return {
+        "times": [round(float(row[0]), 3) for row in rows],
+        "words": [{"word": labels[i], "values": np.round(averaged[:, i], 3).tolist()} for i in best if peaks[i] >= 0],
+        "threshold": threshold,
+        "seconds": seconds,
+    }
+
+
+class Recorder(anywidget.AnyWidget):
+    """Record about a second in the browser (or pick a file) and see the model's top-3 words; or listen continuously.
+
+    Taught in notebooks 10 and 11. ``Recorder()`` listens with the shipped transfer model
+    (``speechlib.DEFAULT_MODEL``, which also knows when it heard no word); ``Recorder(model, labels)`` with any
+    other. Show it as a cell's last line. Its buttons choose the ``mode``:
+
+    * **Record** (``mode="record"``, notebook 10): it records ``seconds`` (1.5 s: a little slack to start
+      speaking; the loudest second is kept), then shows the clip the model heard (player, waveform, and the
+      mel spectrogram the model hears), its three most probable words, and in the status line "I heard nothing"
+      or "not one of the words" when that is the model's answer (``verdict``). ``recorder.classify_file(path)``
+      does the same for a file on the kernel's machine.
+    * **Listen** (``mode="listen"``, notebook 11; needs a model on the speech embedding): the microphone streams
+      to a :class:`speechlib.listen.Listener` in ~0.1 s chunks until **Stop**; the widget draws the averaged
+      probability of the most probable words over the last 5 s with the ``threshold``, and lists the words
+      detected with their times (``detections``). ``recorder.listen_file(path)`` does the same for a file.
+
     Any error shows in the widget.
     """
 
     _esm = HERE / "recorder.js"
     _css = HERE / "recorder.css"
 
+    mode = traitlets.Enum(MODES, default_value="record").tag(sync=True)
     seconds = traitlets.Float(1.5).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)  # what happened last, in words
     error = traitlets.Unicode("").tag(sync=True)  # set instead of status when something failed
@@ -111,6 +166,11 @@ class Recorder(anywidget.AnyWidget):
     verdict = traitlets.Unicode("").tag(sync=True)  # "I heard nothing", "not one of the words" or ""
     audio = traitlets.Bytes(b"").tag(sync=True)  # the 1 s clip the model heard, as WAV
     image = traitlets.Bytes(b"").tag(sync=True)  # its waveform and mel spectrogram, as PNG
+    # Listen mode
+    threshold = traitlets.Float(listen.THRESHOLD).tag(sync=True)  # the listener's, for the next Listen
+    listening = traitlets.Bool(False).tag(sync=True)  # the kernel is listening to a stream
+    detections = traitlets.List().tag(sync=True)  # [{"word": "yes", "time": 2.7, "probability": 0.81}, ...]
+    curves = traitlets.Dict().tag(sync=True)  # the rolling picture: see curves()
 
     def __init__(self, model: torch.nn.Module | None = None, labels: list[str] | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -123,14 +183,32 @@ class Recorder(anywidget.AnyWidget):
             raise ValueError("Recorder(model, labels): give the model's labels too (load_model returns both)")
         self.model = model
         self.labels = list(labels)
-        words = [label for label in self.labels if not label.startswith("_")]  # not _silence_
-        self.status = f"Press the button and say one of: {', '.join(words)}."
+        self.listener: listen.Listener | None = None  # while listening
+        self._show_mode({"new": self.mode})
+        self.observe(self._show_mode, names="mode")
         self.on_msg(self._on_message)
+
+    @property
+    def words(self) -> list[str]:
+        return [label for label in self.labels if not label.startswith("_")]  # not _silence_, _unknown_
 
     def __repr__(self) -> str:
         # Deterministic, so the notebook's saved output matches a fresh run (nbval).
-        words = sum(not label.startswith("_") for label in self.labels)
-        return f"Recorder({words} words, records {self.seconds} s)"
+        doing = {"record": f"records {self.seconds} s", "listen": "listens continuously"}[self.mode]
+        return f"Recorder({len(self.words)} words, {doing})"
+
+    def _show_mode(self, change: dict) -> None:
+        if change.get("old") == "listen" and self.listener is not None:
+            self.stop_listening()
+        self.error = ""
+        if change["new"] == "record":
+            self.status = f"Press the button and say one of: {', '.join(self.words)}."
+        elif not isinstance(self.model, EmbeddingClassifier):
+            self.error = f"Listen mode needs a model on the speech embedding (such as models/transfer.pt), not a {type(self.model).__name__}."
+        else:
+            self.status = f"Press Listen and say any of: {', '.join(self.words)}; press Stop to end."
+
+    # -- Record mode ---------------------------------------------------------------------------------
 
     def classify(self, waveform: torch.Tensor, sample_rate: int, source: str) -> list[tuple[str, float]]:
         """Prepare a recording ``(channels, n)``, classify it and show everything in the widget."""
@@ -139,7 +217,7 @@ class Recorder(anywidget.AnyWidget):
         clip = prepare_recording(waveform, sample_rate)  # (1, 16000)
         best = top_k(self.model, clip, self.labels, k=3)
         self.audio = wav_bytes(clip)
-        self.image = png_bytes(plot_clip(clip))
+        self.image = png_bytes(plot_clip(clip, model=self.model))
         self.top3 = [{"word": word, "probability": probability} for word, probability in best]
         self.verdict = verdict(best, model_threshold(self.model)) or ""
         answer = f" {self.verdict}." if self.verdict else ""
@@ -153,16 +231,84 @@ class Recorder(anywidget.AnyWidget):
         samples, sample_rate = read_audio(path)
         return self.classify(samples, sample_rate, Path(path).name)
 
+    # -- Listen mode ---------------------------------------------------------------------------------
+
+    def start_listening(self, sample_rate: int) -> None:
+        """Start a new stream at ``sample_rate``: a fresh listener, an empty list of words."""
+        if (
+            not isinstance(sample_rate, (int, float))
+            or isinstance(sample_rate, bool)
+            or not 1000 <= sample_rate <= 768000
+        ):
+            raise ValueError(f"Listen mode: a sample rate between 1,000 and 768,000 Hz is needed, got {sample_rate!r}")
+        if self.listener is not None:
+            self.listener.reset()
+        self.listener = listen.Listener(self.model, self.labels, sample_rate=int(sample_rate), threshold=self.threshold)
+        self.detections, self.curves = [], curves([], self.labels, self.threshold)
+        self.listening, self.error = True, ""
+        self.status = f"Listening at {int(sample_rate)} Hz: say any of the words; press Stop to end."
+
+    def hear(self, samples: np.ndarray) -> list[listen.Detection]:
+        """Feed a chunk of the stream (float32 mono at the stream's rate); show what it changed."""
+        if self.listener is None:
+            raise ValueError("Listen mode: sound arrived, but listening has not started (listen_start first)")
+        found = self.listener.feed(samples)
+        if found:
+            new = [detection.as_dict() for detection in found]
+            self.detections = (self.detections + new)[-MAX_DETECTIONS:]
+            last = found[-1]
+            self.status = f"Heard {last.word!r} at {last.time:.2f} s ({last.probability:.0%}). Listening..."
+        self.curves = curves(self.listener.history, self.labels, self.threshold)
+        return found
+
+    def stop_listening(self) -> None:
+        """End the stream: the listener forgets it; the words heard stay in the list."""
+        if self.listener is None:
+            return
+        seconds = self.listener.time
+        self.listener.reset()
+        self.listener, self.listening = None, False
+        heard = len(self.detections)
+        self.status = f"Stopped after {seconds:.1f} s: heard {heard} word{'s' * (heard != 1)}."
+
+    def listen_file(self, path: str | Path, chunk_seconds: float = 0.1) -> list[dict]:
+        """Listen to an audio file on the kernel's machine in chunks, as to the microphone; the words heard."""
+        samples, sample_rate = read_audio(path)  # (channels, n); NaNs are refused there
+        mono = samples.mean(dim=0).numpy().astype(np.float32)  # (n,)
+        self.start_listening(sample_rate)
+        step = max(1, round(chunk_seconds * sample_rate))
+        for start in range(0, len(mono), step):
+            self.hear(mono[start : start + step])
+        self.stop_listening()
+        self.status = f"{Path(path).name}: {self.status}"
+        return list(self.detections)
+
+    # -- Messages from the browser -------------------------------------------------------------------
+
     def _on_message(self, widget, content: dict, buffers: list) -> None:
-        # Messages from recorder.js: {"type": "recording", "sample_rate": 48000} + float32 samples,
-        # or {"type": "file", "name": "yes.wav"} + the file's bytes.
+        # Messages from recorder.js:
+        #   {"type": "recording", "sample_rate": 48000} + float32 samples (Record)
+        #   {"type": "file", "name": "yes.wav"} + the file's bytes (Record)
+        #   {"type": "listen_start", "sample_rate": 48000}, then {"type": "chunk"} + float32 samples, ...,
+        #   then {"type": "listen_stop"} (Listen)
+        kind = content.get("type") if isinstance(content, dict) else None
         try:
-            if content.get("type") == "recording":
-                samples = torch.from_numpy(np.frombuffer(buffers[0], dtype=np.float32).copy())[None]  # (1, n)
+            if kind == "recording":
+                samples = torch.from_numpy(_float32(buffers, "recording"))[None]  # (1, n)
                 self.classify(samples, int(content["sample_rate"]), "recording")
-            elif content.get("type") == "file":
-                samples, sample_rate = decode_audio(bytes(buffers[0]), content["name"])
+            elif kind == "file":
+                samples, sample_rate = decode_audio(bytes(_buffer(buffers, content["name"])), content["name"])
                 self.classify(samples, sample_rate, content["name"])
+            elif kind == "listen_start":
+                self.start_listening(content.get("sample_rate"))
+            elif kind == "chunk":
+                if self.listener is None and self.error:
+                    return  # chunks already on their way when listening failed: the error stays shown
+                self.hear(_float32(buffers, "a chunk of the microphone stream"))
+            elif kind == "listen_stop":
+                self.stop_listening()
+            else:
+                raise ValueError(f"the Recorder got a message it does not know: {content!r}")
         except DataError as error:  # a bad file or recording: its own message says what is wrong
             self._show_error(str(error))
         except Exception as error:  # noqa: BLE001 (anything else would vanish into the kernel log: show it)
@@ -172,3 +318,22 @@ class Recorder(anywidget.AnyWidget):
         self.top3 = []
         self.verdict = ""
         self.error = message
+        if self.listener is not None or self.mode == "listen":
+            if self.listener is not None:
+                self.listener.reset()
+            self.listener, self.listening = None, False
+            self.send({"type": "stop"})  # the browser stops the microphone
+
+
+def _buffer(buffers: list, what: str) -> memoryview:
+    if not buffers:
+        raise ValueError(f"{what}: the message came without its data")
+    return memoryview(buffers[0]).cast("B")
+
+
+def _float32(buffers: list, what: str) -> np.ndarray:
+    """A message's binary buffer as float32 samples ``(n,)``; a clear error if it cannot be one."""
+    data = _buffer(buffers, what)
+    if data.nbytes % 4:
+        raise ValueError(f"{what}: {data.nbytes} bytes is not a whole number of float32 samples")
+    return np.frombuffer(data, dtype=np.float32).copy()  # writable: torch refuses read-only arrays
