@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -96,6 +97,17 @@ def test_other_rates_and_channels_are_converted(shipped, stream):
     assert [detection.word for detection in heard] == [word for word, _ in stream[1]]
 
 
+def test_a_read_only_chunk_is_copied_not_warned_about(shipped, stream):
+    model, labels = shipped
+    read_only = np.frombuffer(stream[0][:16000].tobytes(), dtype=np.float32)  # as a widget's message buffer arrives
+    assert not read_only.flags.writeable
+    listener = Listener(model, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PyTorch warns when it wraps a read-only array
+        listener.feed(read_only)
+    assert listener.time == pytest.approx(1.0)
+
+
 def test_silence_and_noise_are_never_reported(shipped):
     model, labels = shipped
     rng = np.random.default_rng(2)
@@ -148,6 +160,21 @@ def test_listen_file_reads_in_blocks(shipped, stream, tmp_path):
     (tmp_path / "empty.wav").write_bytes(b"RIFF")
     with pytest.raises(DataError, match="empty.wav: not a readable audio file"):
         listen.listen_file(tmp_path / "empty.wav", model, labels)
+
+
+def test_the_example_recording_is_heard_at_the_default_settings(shipped):
+    # data/examples/words.wav (tools/make_example_stream.py): the README's `speechlib listen` example
+    model, labels = shipped
+    example = speechlib.data.REPO_DIR / "data" / "examples" / "words.wav"
+    truth = json.loads(example.with_suffix(".json").read_text())["words"]
+    detections, seconds = listen.listen_file(example, model, labels)
+    assert seconds == pytest.approx(sf.info(example).duration)
+    matched = []
+    for detection in detections:  # every word reported is one said just before (no false alarm, no wrong word)
+        said = [t for t in truth if t["start"] <= detection.time <= t["end"] + 1.5 and t not in matched]
+        assert said and said[0]["word"] == detection.word, (detection, truth)
+        matched.append(said[0])
+    assert len(matched) >= 0.75 * len(truth), f"heard {len(matched)} of the example's {len(truth)} words"
 
 
 @pytest.mark.slow  # starts a process
