@@ -32,6 +32,8 @@ _MODULE_OF = {
     "DEFAULT_MODEL": "transfer",
     "EmbeddingClassifier": "transfer",
     "verdict": "transfer",
+    # enrol.py: teach a model your own word; speechlib.enrol stays the module (its function: speechlib.enrol.enrol)
+    "save_enrolled": "enrol",
     # listen.py: listening continuously (notebook 11)
     "Listener": "listen",
     "listen_file": "listen",

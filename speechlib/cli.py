@@ -71,6 +71,33 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_enrol(args) -> int:
+    import time
+
+    from .commands import existing_file
+    from .data import DataError, read_audio
+    from .enrol import enrol, save_enrolled
+    from .training import load_checkpoint, load_model
+    from .transfer import default_model_path
+
+    model_path = existing_file(args.model or default_model_path(), "model file")
+    recordings = [read_audio(existing_file(clip, "audio file")) for clip in args.clips]  # (channels, n), rate
+    model, labels = load_model(model_path)
+    started = time.perf_counter()
+    try:
+        new_model, new_labels = enrol(model, labels, args.word, recordings, names=list(args.clips))
+    except ValueError as error:  # a DataError (a silent clip) is a ValueError too: the message names the clip
+        print(f"speechlib enrol: {error}", file=sys.stderr)
+        return 1 if isinstance(error, DataError) else 2
+    seconds = time.perf_counter() - started
+    base_settings = load_checkpoint(model_path).get("settings") or {}
+    enrolled = {"word": new_labels[-1], "clips": [str(clip) for clip in args.clips], "base_model": str(model_path)}
+    save_enrolled(new_model, new_labels, args.out, settings=base_settings, enrolled=enrolled)
+    print(f"enrolled {new_labels[-1]!r} from {len(recordings)} clips: {', '.join(args.clips)}")
+    print(f"{model_path} ({len(labels)} classes) -> {args.out} ({len(new_labels)} classes) in {seconds:.1f} s")
+    return 0
+
+
 def _cmd_listen(args) -> int:
     from pathlib import Path
 
@@ -159,6 +186,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=lambda args: report_errors("run", _cmd_run, args))
 
     register_training_commands(commands)  # train, evaluate, predict: speechlib/commands.py
+
+    enrol_parser = commands.add_parser(
+        "enrol",
+        help="teach a model a new word from a few recordings of it (seconds, no retraining)",
+        description="Add WORD to MODEL from at least 3 recordings CLIP... (any format soundfile reads, any rate, "
+        "length and channel count; the second around the loudest part of each is kept) and save the new model to "
+        "OUT, which `speechlib predict OUT FILE`, `speechlib listen FILE OUT` and `speechlib evaluate OUT` then "
+        "use. Every head of the model gets one more output row, fitted to the clips against other speech; the "
+        "model's other words keep their scores (speechlib.enrol). MODEL must be built on the speech embedding "
+        "(default: models/transfer.pt; models/commands.pt knows 10 commands). Recordings of several people make "
+        "a word that more people are recognised saying.",
+    )
+    enrol_parser.add_argument(
+        "word", metavar="WORD", help="the new word's label (not one the model knows; no '/', no leading '_')"
+    )
+    enrol_parser.add_argument("clips", nargs="+", metavar="CLIP", help="recordings of the word (at least 3)")
+    enrol_parser.add_argument("--model", default=None, help="model to teach (default: models/transfer.pt)")
+    enrol_parser.add_argument("--out", required=True, help="where to save the new model (.pt), written atomically")
+    enrol_parser.set_defaults(func=lambda args: report_errors("enrol", _cmd_enrol, args))
 
     from .listen import AVERAGE_SECONDS, SUPPRESS_SECONDS, THRESHOLD  # light: the constants only
 
