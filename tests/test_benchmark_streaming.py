@@ -122,7 +122,7 @@ def test_scorer_counts_hits_wrong_words_and_false_accepts():
     detections = [
         Detection("yes", 0.5, 0.9),  # before any word: a false accept
         Detection("yes", 1.8, 0.9),  # hit, 0.3 s after the end
-        Detection("yes", 2.0, 0.9),  # yes again: already matched, a false accept
+        Detection("yes", 2.0, 0.9),  # yes again: already matched, a false accept and a repeat
         Detection("off", 3.9, 0.9),  # within no's window: a wrong word
         Detection("up", 6.0, 0.9),  # hit, 0.4 s late
         Detection("down", 8.5, 0.9),  # 1.0 s after the end: too late, a false accept (down missed)
@@ -130,6 +130,7 @@ def test_scorer_counts_hits_wrong_words_and_false_accepts():
     result = bs.score(list(reversed(detections)), TRUTH, seconds=36.0)  # any order
     assert (result["words"], result["hits"], result["wrong"], result["false_accepts"]) == (4, 2, 1, 3)
     assert result["hit_rate"] == 0.5 and result["wrong_rate"] == 0.25
+    assert result["repeats"] == 1 and result["repeat_rate"] == 0.25  # the early yes and the late down are not
     assert result["false_accepts_per_hour"] == pytest.approx(3 / 0.01)
     assert result["median_latency"] == pytest.approx(0.35)
     late = bs.score(detections, TRUTH, seconds=36.0, tolerance=1.5)
@@ -144,14 +145,14 @@ def test_scorer_counts_hits_wrong_words_and_false_accepts():
     assert empty["hit_rate"] is None and empty["false_accepts_per_hour"] == 1.0 and empty["median_latency"] is None
 
     both = bs.pooled([result, empty])
-    assert (both["words"], both["hits"], both["false_accepts"]) == (4, 2, 4)
+    assert (both["words"], both["hits"], both["false_accepts"], both["repeats"]) == (4, 2, 4, 1)
     assert both["false_accepts_per_hour"] == pytest.approx(4 / 1.01)
 
 
-def row(threshold, hit, wrong=0.0, false_per_hour=0.0, latency=0.4):
+def row(threshold, hit, wrong=0.0, false_per_hour=0.0, latency=0.4, repeat=0.0):
     return {
         "settings": {"threshold": threshold, "average_seconds": 0.24, "suppress_seconds": 1.0},
-        "words": {"hit_rate": hit, "wrong_rate": wrong, "median_latency": latency},
+        "words": {"hit_rate": hit, "wrong_rate": wrong, "repeat_rate": repeat, "median_latency": latency},
         "quiet": {"false_accepts_per_hour": false_per_hour},
         "all": {"false_accepts_per_hour": 0.0},  # the word streams' unmatched detections: not a constraint
     }
@@ -173,6 +174,7 @@ def test_choose_takes_the_best_hit_rate_within_the_targets():
         row(0.7, 0.6, false_per_hour=3.0),  # cost 0.40 + 0.03
         row(0.95, 0.0, false_per_hour=0.0),  # never fires, hears nothing: cost 1
         row(0.2, 0.99, wrong=0.2, false_per_hour=9.0),  # too many wrong words
+        row(0.45, 0.9, repeat=0.1, false_per_hour=5.0),  # reports one word in ten twice
     ]
     assert bs.choose(hopeless)["threshold"] == 0.5  # none within the targets: the lowest cost
     assert bs.cost(hopeless[1]) == pytest.approx(0.24)
