@@ -1,7 +1,8 @@
 // The browser half of speechlib's Recorder widget (notebooks 10 and 11).
 // It records raw samples with the Web Audio API and sends them to the kernel as float32 PCM:
 // MediaRecorder would give webm/opus, which Python could only decode with FFmpeg.
-// Record mode sends one recording; Listen mode streams ~0.1 s chunks until Stop and draws what comes back.
+// Record mode sends one recording; Listen mode streams ~0.1 s chunks until Stop and draws what comes back;
+// Teach mode sends takes of a new word (each shown with a player and a button to record it again), then Enrol.
 
 const DENIED = "Microphone access was denied: allow it in the browser's site settings, or classify a WAV file below.";
 const ABSENT = "No microphone found: plug one in and reload the page, or classify a WAV file below. " +
@@ -154,7 +155,7 @@ function blobUrl(dataView, type) {
   return URL.createObjectURL(new Blob([dataView], { type }));
 }
 
-const MODE_NAMES = { record: "Record", listen: "Listen" };
+const MODE_NAMES = { record: "Record", listen: "Listen", teach: "Teach" };
 
 function render({ model, el }) {
   el.classList.add("speechlib-recorder");
@@ -168,6 +169,12 @@ function render({ model, el }) {
     <div class="speechlib-pane" data-pane="listen">
       <button class="speechlib-listen" type="button">Listen</button>
     </div>
+    <div class="speechlib-pane" data-pane="teach">
+      <label class="speechlib-word-label">New word: <input class="speechlib-word" type="text"
+        placeholder="e.g. banana" autocomplete="off" spellcheck="false"></label>
+      <button class="speechlib-take" type="button"></button>
+      <button class="speechlib-enrol" type="button">Enrol</button>
+    </div>
     <div class="speechlib-status" role="status"></div>
     <div class="speechlib-pane" data-pane="record">
       <ol class="speechlib-top3"></ol>
@@ -178,6 +185,10 @@ function render({ model, el }) {
       <canvas class="speechlib-curves" width="640" height="180"
         aria-label="each word's averaged probability over the last seconds"></canvas>
       <ol class="speechlib-heard" aria-label="words heard"></ol>
+    </div>
+    <div class="speechlib-pane" data-pane="teach">
+      <ol class="speechlib-takes" aria-label="takes of the new word"></ol>
+      <div class="speechlib-known"></div>
     </div>`;
   const button = el.querySelector(".speechlib-record");
   const upload = el.querySelector("input[type=file]");
@@ -188,6 +199,13 @@ function render({ model, el }) {
   const listenButton = el.querySelector(".speechlib-listen");
   const canvas = el.querySelector(".speechlib-curves");
   const heard = el.querySelector(".speechlib-heard");
+  const wordInput = el.querySelector(".speechlib-word");
+  const takeButton = el.querySelector(".speechlib-take");
+  const enrolButton = el.querySelector(".speechlib-enrol");
+  const takesList = el.querySelector(".speechlib-takes");
+  const known = el.querySelector(".speechlib-known");
+  const takeUrls = [];  // the takes' players' blob URLs
+  let busy = false;  // Teach mode: recording a take, or the kernel enrolling
   const urls = {};
   const idleLabel = () => `Record ${model.get("seconds")} s`;
   button.textContent = idleLabel();
@@ -233,6 +251,64 @@ function render({ model, el }) {
   function showCurves() {
     drawCurves(canvas, model.get("curves"), model.get("detections"), colours);
   }
+  function showTakes() {
+    takeUrls.splice(0).forEach((url) => URL.revokeObjectURL(url));
+    const takes = model.get("takes");
+    takesList.replaceChildren(...takes.map(({ index, seconds, loudness, audio: wav }) => {
+      const item = document.createElement("li");
+      item.dataset.index = String(index);
+      const text = document.createElement("span");
+      text.textContent = `Take ${index + 1}: ${seconds.toFixed(2)} s, ${Math.round(loudness)} dB `;
+      const player = document.createElement("audio");
+      player.controls = true;
+      player.className = "speechlib-take-playback";
+      const url = blobUrl(wav, "audio/wav");
+      takeUrls.push(url);
+      player.src = url;
+      const again = document.createElement("button");
+      again.type = "button";
+      again.className = "speechlib-rerecord";
+      again.textContent = "Record again";
+      again.addEventListener("click", () => recordTake(index, again));
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "speechlib-delete-take";
+      remove.textContent = "Delete";
+      remove.addEventListener("click", () => model.send({ type: "delete_take", index }));
+      item.append(text, player, again, remove);
+      return item;
+    }));
+    showTeachButtons();
+  }
+  function showTeachButtons() {
+    const count = model.get("takes").length, wanted = model.get("num_takes");
+    takeButton.textContent = count < wanted ? `Record take ${count + 1} of ${wanted}` : `${count} takes recorded`;
+    takeButton.disabled = busy || count >= wanted;
+    enrolButton.disabled = busy || count === 0;
+    takesList.querySelectorAll("button").forEach((button) => { button.disabled = busy; });
+  }
+  function showKnown() {
+    known.textContent = `It knows ${model.get("known_words").length} words: ${model.get("known_words").join(", ")}`;
+  }
+  function setBusy(value) {
+    busy = value;
+    showTeachButtons();
+  }
+  async function recordTake(index, trigger) {
+    setBusy(true);
+    const label = trigger.textContent;
+    trigger.textContent = "Recording... speak now";
+    try {
+      const { pcm, sampleRate } = await recordPcm(model.get("seconds"));
+      model.send({ type: "take", index, sample_rate: sampleRate }, undefined, [pcm.buffer]);
+    } catch (error) {
+      showError(microphoneMessage(error));
+    } finally {
+      trigger.textContent = label;
+      setBusy(false);
+    }
+  }
+
   function showError(message) {
     model.set("top3", []);
     model.set("error", message);
@@ -304,6 +380,15 @@ function render({ model, el }) {
     upload.value = "";  // choosing the same file again fires "change" again
   });
   listenButton.addEventListener("click", () => (microphone ? stopListening() : startListening()));
+  wordInput.addEventListener("input", () => {
+    model.set("word", wordInput.value);
+    model.save_changes();
+  });
+  takeButton.addEventListener("click", () => recordTake(model.get("takes").length, takeButton));
+  enrolButton.addEventListener("click", () => {
+    setBusy(true);  // until the kernel answers: a new status, an error, or new words
+    model.send({ type: "enrol", word: wordInput.value });
+  });
 
   model.on("msg:custom", (message) => {
     if (message.type === "stop") stopListening();  // the kernel failed: stop sending it sound
@@ -316,15 +401,24 @@ function render({ model, el }) {
   model.on("change:image", () => showMedia("image", plot, "image/png"));
   model.on("change:detections", () => { showHeard(); showCurves(); });
   model.on("change:curves", showCurves);
+  model.on("change:takes", showTakes);
+  model.on("change:num_takes", showTeachButtons);
+  model.on("change:known_words", () => { showKnown(); setBusy(false); });
+  model.on("change:error", () => { if (model.get("error")) setBusy(false); });
+  model.on("change:word", () => { if (wordInput.value !== model.get("word")) wordInput.value = model.get("word"); });
   showMode();
   showStatus();
   showTop3();
   showClip();
   showHeard();
   showCurves();
+  wordInput.value = model.get("word");
+  showTakes();
+  showKnown();
   return () => {  // the view is removed (cell cleared or re-run): let go of the microphone
     if (microphone) stopListening();
     Object.values(urls).forEach((url) => URL.revokeObjectURL(url));
+    takeUrls.forEach((url) => URL.revokeObjectURL(url));
   };
 }
 

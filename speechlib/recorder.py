@@ -3,12 +3,15 @@
 Taught in notebook 10 (Record mode) and notebook 11 (Listen mode). The browser half (``recorder.js``)
 records raw samples with the Web Audio API at whatever rate the sound card runs (often 48 kHz) and sends
 them here; this half turns them into the kind of clip the model was trained on (mono, 16 kHz, 1 s, word
-in the middle), or, in Listen mode, feeds a stream of them to a :class:`speechlib.listen.Listener`.
+in the middle), or, in Listen mode, feeds a stream of them to a :class:`speechlib.listen.Listener`, or,
+in Teach mode, keeps a few takes of a new word and enrols it into the model (``speechlib.enrol``).
 """
 
 from __future__ import annotations
 
 import io
+import math
+import os
 from pathlib import Path
 
 import anywidget
@@ -108,10 +111,11 @@ def decode_audio(data: bytes, name: str) -> tuple[torch.Tensor, int]:
     return read_audio(io.BytesIO(data), name)  # (channels, n), sample_rate
 
 
-MODES = ("record", "listen")  # the widget's modes, as its buttons offer them
+MODES = ("record", "listen", "teach")  # the widget's modes, as its buttons offer them
 CURVE_SECONDS = 5.0  # Listen mode's picture shows the last 5 s
 CURVE_WORDS = 4  # ... of the 4 words most probable in them
 MAX_DETECTIONS = 100  # the running list keeps the newest 100 words heard
+SILENT_DB = -100.0  # Teach mode's loudness floor: a take of zeros is "-100 dB", not minus infinity
 
 
 def curves(history, labels: list[str], threshold: float, seconds: float = CURVE_SECONDS) -> dict:
@@ -151,6 +155,12 @@ class Recorder(anywidget.AnyWidget):
       to a :class:`speechlib.listen.Listener` in ~0.1 s chunks until **Stop**; the widget draws the averaged
       probability of the most probable words over the last 5 s with the ``threshold``, and lists the words
       detected with their times (``detections``). ``recorder.listen_file(path)`` does the same for a file.
+    * **Teach** (``mode="teach"``): type a new word, record it ``num_takes`` times (5; each take is listed
+      with a player of the second the model will learn from and a button to record it again), press
+      **Enrol**: :func:`speechlib.enrol.enrol` adds the word to the model, and Record and Listen modes
+      recognise it at once (``recorder.model`` and ``recorder.labels`` are replaced). With ``save_path``
+      the enrolled model is saved there (atomically; ``load_model`` reads it); ``recorder.save(path)`` saves
+      it anywhere. ``recorder.take_file(path)`` and ``recorder.enrol(word)`` do the same from the kernel.
 
     Any error shows in the widget.
     """
@@ -171,6 +181,12 @@ class Recorder(anywidget.AnyWidget):
     listening = traitlets.Bool(False).tag(sync=True)  # the kernel is listening to a stream
     detections = traitlets.List().tag(sync=True)  # [{"word": "yes", "time": 2.7, "probability": 0.81}, ...]
     curves = traitlets.Dict().tag(sync=True)  # the rolling picture: see curves()
+    # Teach mode
+    word = traitlets.Unicode("").tag(sync=True)  # the new word, as typed
+    num_takes = traitlets.Int(5).tag(sync=True)  # how many takes of it to record
+    takes = traitlets.List().tag(sync=True)  # [{"index": 0, "seconds": 1.5, "loudness": -21.4, "audio": WAV}, ...]
+    known_words = traitlets.List().tag(sync=True)  # the model's words (not _silence_, _unknown_), after enrolments
+    save_path = traitlets.Unicode("")  # where Enrol saves the enrolled model ("": it is not saved)
 
     def __init__(self, model: torch.nn.Module | None = None, labels: list[str] | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -183,7 +199,9 @@ class Recorder(anywidget.AnyWidget):
             raise ValueError("Recorder(model, labels): give the model's labels too (load_model returns both)")
         self.model = model
         self.labels = list(labels)
+        self.known_words = self.words
         self.listener: listen.Listener | None = None  # while listening
+        self.recordings: list[tuple[torch.Tensor, int]] = []  # Teach mode's takes as recorded: (waveform, rate)
         self._show_mode({"new": self.mode})
         self.observe(self._show_mode, names="mode")
         self.on_msg(self._on_message)
@@ -194,7 +212,8 @@ class Recorder(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         # Deterministic, so the notebook's saved output matches a fresh run (nbval).
-        doing = {"record": f"records {self.seconds} s", "listen": "listens continuously"}[self.mode]
+        doing = {"record": f"records {self.seconds} s", "listen": "listens continuously", "teach": "teaches a new word"}
+        doing = doing[self.mode]
         return f"Recorder({len(self.words)} words, {doing})"
 
     def _show_mode(self, change: dict) -> None:
@@ -203,10 +222,21 @@ class Recorder(anywidget.AnyWidget):
         self.error = ""
         if change["new"] == "record":
             self.status = f"Press the button and say one of: {', '.join(self.words)}."
+        elif change["new"] == "teach" and not isinstance(self.model, EmbeddingClassifier):
+            self.error = self._needs_embedding("Teach")
+        elif change["new"] == "teach":
+            self.status = (
+                f"Type a new word, record it {self.num_takes} times, then press Enrol. "
+                f"It knows: {', '.join(self.words)}."
+            )
         elif not isinstance(self.model, EmbeddingClassifier):
-            self.error = f"Listen mode needs a model on the speech embedding (such as models/transfer.pt), not a {type(self.model).__name__}."
+            self.error = self._needs_embedding("Listen")
         else:
             self.status = f"Press Listen and say any of: {', '.join(self.words)}; press Stop to end."
+
+    def _needs_embedding(self, mode: str) -> str:
+        kind = type(self.model).__name__
+        return f"{mode} mode needs a model on the speech embedding (such as models/transfer.pt), not a {kind}."
 
     # -- Record mode ---------------------------------------------------------------------------------
 
@@ -283,6 +313,103 @@ class Recorder(anywidget.AnyWidget):
         self.status = f"{Path(path).name}: {self.status}"
         return list(self.detections)
 
+    # -- Teach mode ----------------------------------------------------------------------------------
+
+    def add_take(self, waveform: torch.Tensor, sample_rate: int, index: int | None = None) -> dict:
+        """Keep a take of the new word (a recording ``(channels, n)`` at any rate) as take ``index``: a new
+        one at the end (``None``, or the number of takes so far), or one recorded again in its place."""
+        if not isinstance(self.model, EmbeddingClassifier):
+            raise TypeError(self._needs_embedding("Teach"))  # before the user records five takes for nothing
+        if index is None:
+            index = len(self.recordings)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= len(self.recordings):
+            raise ValueError(f"Teach mode: there is no take {index!r} to record (takes 0 to {len(self.recordings)})")
+        if index == len(self.recordings) and index >= self.num_takes:
+            raise ValueError(
+                f"Teach mode: all {self.num_takes} takes are recorded: record one again or delete one "
+                "(or raise num_takes)"
+            )
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not 1000 <= sample_rate:
+            raise ValueError(f"Teach mode: a sample rate of at least 1,000 Hz is needed, got {sample_rate!r}")
+        name = f"take {index + 1}"
+        check_samples(waveform.numpy(), name)  # NaN samples would teach the model NaN
+        sample_rate = int(sample_rate)
+        clip = prepare_recording(waveform, sample_rate)  # (1, 16000): the second enrolment keeps
+        rms = float(clip.pow(2).mean().sqrt())
+        loudness = round(max(20 * math.log10(rms), SILENT_DB) if rms > 0 else SILENT_DB, 1)  # dB below full scale
+        take = {"index": index, "seconds": round(waveform.shape[-1] / sample_rate, 2), "loudness": loudness}
+        shown = {**take, "audio": wav_bytes(clip)}
+        if index == len(self.recordings):
+            self.recordings.append((waveform, sample_rate))
+            self.takes = [*self.takes, shown]
+        else:
+            self.recordings[index] = (waveform, sample_rate)
+            self.takes = [shown if i == index else old for i, old in enumerate(self.takes)]
+        silent = " It is silent: is the microphone muted?" if clip.abs().max() <= 1e-3 else ""
+        self.error = ""
+        self.status = (
+            f"Take {index + 1} of {self.num_takes}: {take['seconds']:.2f} s at {sample_rate} Hz, "
+            f"{loudness:.0f} dB.{silent}"
+        )
+        return take
+
+    def take_file(self, path: str | Path, index: int | None = None) -> dict:
+        """A take of the new word from an audio file on the kernel's machine (see :meth:`add_take`)."""
+        samples, sample_rate = read_audio(path)
+        return self.add_take(samples, sample_rate, index)
+
+    def delete_take(self, index: int) -> None:
+        """Forget take ``index``; the takes after it move up one place."""
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.recordings):
+            raise ValueError(f"Teach mode: there is no take {index!r} to delete ({len(self.recordings)} takes)")
+        del self.recordings[index]
+        self.takes = [{**take, "index": i} for i, take in enumerate(t for t in self.takes if t["index"] != index)]
+        self.error = ""
+        self.status = f"Deleted take {index + 1}: {len(self.recordings)} of {self.num_takes} takes left."
+
+    def enrol(self, word: str | None = None) -> tuple[torch.nn.Module, list[str]]:
+        """Enrol ``word`` (default: the ``word`` typed in the widget) from the takes with
+        :func:`speechlib.enrol.enrol`; the Recorder then uses the new model and labels (returned too), and
+        saves them to ``save_path`` if one is set. The library's errors (too few takes, a silent one, a
+        word the model knows, a bad name) are raised and shown in the widget; the takes stay."""
+        self.error = ""  # first: the browser waits for the error to change or the words to
+        from .enrol import enrol  # lazily: only Teach mode needs it
+
+        word = self.word if word is None else word
+        self.status = f"Learning {word!r} from {len(self.recordings)} takes..."
+        names = [f"take {i + 1}" for i in range(len(self.recordings))]  # errors name the take to record again
+        model, labels = enrol(self.model, self.labels, word, list(self.recordings), names=names)
+        self.model, self.labels, word = model, list(labels), labels[-1]  # the word as enrolled (ends stripped)
+        self.known_words = self.words
+        taken = len(self.recordings)
+        self.recordings, self.takes, self.word = [], [], ""  # learnt: ready for another word
+        saved = ""
+        if self.save_path:
+            try:
+                saved = f" Saved to {self.save(self.save_path)}."
+            except OSError as error:  # the word is learnt all the same: say what was not done
+                raise OSError(f"learnt {word!r}, but could not save the model to {self.save_path}: {error}") from error
+        self.status = (
+            f"Learnt {word!r} from {taken} takes: it now knows {len(self.words)} words.{saved} "
+            "Say it in Record or Listen mode."
+        )
+        return self.model, self.labels
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the Recorder's model and labels (after :meth:`enrol`: with the new word) to ``path``,
+        atomically (:func:`speechlib.enrol.save_enrolled`); ``speechlib.load_model(path)`` reads it back."""
+        from .models import MODELS
+        from .training import save_model
+
+        if isinstance(self.model, EmbeddingClassifier):
+            from .enrol import save_enrolled
+
+            return save_enrolled(self.model, self.labels, path)
+        name = next((name for name, kind in MODELS.items() if type(self.model) is kind), None)
+        if name is None:
+            raise TypeError(f"save: a {type(self.model).__name__} is not a model speechlib can save and load")
+        return save_model(self.model, path, self.labels, name)
+
     # -- Messages from the browser -------------------------------------------------------------------
 
     def _on_message(self, widget, content: dict, buffers: list) -> None:
@@ -291,6 +418,8 @@ class Recorder(anywidget.AnyWidget):
         #   {"type": "file", "name": "yes.wav"} + the file's bytes (Record)
         #   {"type": "listen_start", "sample_rate": 48000}, then {"type": "chunk"} + float32 samples, ...,
         #   then {"type": "listen_stop"} (Listen)
+        #   {"type": "take", "index": 0, "sample_rate": 48000} + float32 samples: a take, new or recorded again,
+        #   {"type": "delete_take", "index": 0}, {"type": "enrol", "word": "banana"} (Teach)
         kind = content.get("type") if isinstance(content, dict) else None
         try:
             if kind == "recording":
@@ -307,6 +436,16 @@ class Recorder(anywidget.AnyWidget):
                 self.hear(_float32(buffers, "a chunk of the microphone stream"))
             elif kind == "listen_stop":
                 self.stop_listening()
+            elif kind == "take":
+                samples = torch.from_numpy(_float32(buffers, f"take {_take_number(content)}"))[None]  # (1, n)
+                self.add_take(samples, content.get("sample_rate"), content.get("index"))
+            elif kind == "delete_take":
+                self.delete_take(content.get("index"))
+            elif kind == "enrol":
+                word = content.get("word")
+                if isinstance(word, str):
+                    self.word = word
+                self.enrol()
             else:
                 raise ValueError(f"the Recorder got a message it does not know: {content!r}")
         except DataError as error:  # a bad file or recording: its own message says what is wrong
@@ -323,6 +462,11 @@ class Recorder(anywidget.AnyWidget):
                 self.listener.reset()
             self.listener, self.listening = None, False
             self.send({"type": "stop"})  # the browser stops the microphone
+
+
+def _take_number(content: dict):
+    index = content.get("index")
+    return index + 1 if isinstance(index, int) and not isinstance(index, bool) else index
 
 
 def _buffer(buffers: list, what: str) -> memoryview:

@@ -1,11 +1,12 @@
-"""Notebooks 10 and 01 and the Recorder's Listen mode in a real browser: JupyterLab driven through Playwright
-in Debian's Chromium.
+"""Notebooks 10 and 01 and the Recorder's Listen and Teach modes in a real browser: JupyterLab driven through
+Playwright in Debian's Chromium.
 
 Chromium's fake microphone plays a WAV of a spoken word (a bundled *test* clip, never trained on), the
 recorder widget of notebook 10 records it, and the word must be among the model's top 3 in the page. For
 Listen mode it plays several words with pauses and low noise between them, and the words must appear in the
-page in order. Screenshots go to tests/artifacts/browser/. Needs `apt-get install chromium`; never downloads
-a browser.
+page in order. For Teach mode it says a word the 10-command model does not know: the page records it three
+times, enrols it, and then recognises it in Record mode. Screenshots go to tests/artifacts/browser/. Needs
+`apt-get install chromium`; never downloads a browser.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import torchaudio.functional as AF
 
 import speechlib
 from speechlib import listen
-from speechlib.data import BUNDLED_ROOT, REPO_DIR
+from speechlib.data import BUNDLED_ROOT, REPO_DIR, read_audio
 from testkit import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,6 +41,10 @@ ARTIFACTS = REPO_DIR / "tests" / "artifacts" / "browser"
 NOTEBOOK_10 = "10_your_own_voice.ipynb"
 NOTEBOOK_01 = "01_loading_the_dataset.ipynb"
 NOTEBOOK_LISTEN = "listen_mode.ipynb"  # written by the test: the Recorder in Listen mode, as notebook 11 shows it
+NOTEBOOK_TEACH = "teach_mode.ipynb"  # written by the test: the Recorder in Teach mode on the 10-command model
+TEACH_MODEL = REPO_DIR / "models" / "commands.pt"  # 10 commands, _silence_, _unknown_: small, and no "marvin"
+TEACH_WORD = "marvin"  # a bundled word the 10-command model does not know
+TEACH_TAKES = 3  # the fewest enrolment takes (speechlib.enrol.MIN_CLIPS): the test stays short
 LISTEN_WORDS = ("yes", "stop", "left")  # the fake microphone says them in this order, again and again
 # The Recorder's threshold in the test notebook. The listener's default (0.7) is reached by few bundled testing
 # clips of the shipped model (synthetic voices); tests/test_listen.py listens to them at 0.5 too.
@@ -106,8 +111,15 @@ def fake_microphone_wav(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def jupyter_lab(tmp_path_factory):
-    """JupyterLab on 127.0.0.1 serving copies of notebooks 01 and 10; yields (base_url, token)."""
+def teach_save_path(tmp_path_factory) -> Path:
+    """Where the Teach mode notebook saves the enrolled model."""
+    return tmp_path_factory.mktemp("taught") / f"{TEACH_WORD}.pt"
+
+
+@pytest.fixture(scope="module")
+def jupyter_lab(tmp_path_factory, teach_save_path):
+    """JupyterLab on 127.0.0.1 serving copies of notebooks 01 and 10 and the Listen and Teach notebooks;
+    yields (base_url, token)."""
     home = tmp_path_factory.mktemp("lab")
     root = home / "notebooks"
     root.mkdir()
@@ -116,6 +128,11 @@ def jupyter_lab(tmp_path_factory):
     source = f'import speechlib\n\nspeechlib.Recorder(mode="listen", threshold={LISTEN_THRESHOLD})'
     listen_cell = nbformat.v4.new_code_cell(source)
     nbformat.write(nbformat.v4.new_notebook(cells=[listen_cell]), root / NOTEBOOK_LISTEN)
+    source = (
+        f"import speechlib\n\nmodel, labels = speechlib.load_model({str(TEACH_MODEL)!r})\n"
+        f'speechlib.Recorder(model, labels, mode="teach", num_takes={TEACH_TAKES}, save_path={str(teach_save_path)!r})'
+    )
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), root / NOTEBOOK_TEACH)
     for name, values in LAB_SETTINGS.items():
         settings_file = home / "settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
         settings_file.parent.mkdir(parents=True, exist_ok=True)
@@ -417,3 +434,82 @@ def test_listen_mode_hears_the_words_in_order(listen_page, jupyter_lab):
     count = heard.count()
     page.wait_for_timeout(3000)  # the microphone still plays the file: nothing more may be heard
     assert heard.count() == count, "words kept coming after Stop"
+
+
+@pytest.fixture(scope="module")
+def teach_microphone_wav(tmp_path_factory) -> Path:
+    """A bundled testing clip of ``TEACH_WORD`` with silence around it, at 48 kHz: each take records it whole."""
+    wav = tmp_path_factory.mktemp("teach") / f"{TEACH_WORD}.wav"
+    make_fake_microphone_wav(first_test_clip(TEACH_WORD), wav)
+    # The page can only be as right as the library: enrolled from the file, the model must hear the word in it.
+    from speechlib.enrol import enrol
+
+    model, labels = speechlib.load_model(TEACH_MODEL)
+    assert TEACH_WORD not in labels, f"{TEACH_MODEL.name} knows {TEACH_WORD!r} already: the test teaches nothing"
+    model, labels = enrol(model, labels, TEACH_WORD, [read_audio(wav)] * TEACH_TAKES)
+    top3 = [word for word, _ in speechlib.classify_file(wav, model, labels)]
+    assert top3[0] == TEACH_WORD, f"enrolled from {wav}, the model hears {top3} in it: not a browser problem"
+    return wav
+
+
+@pytest.fixture
+def teach_page(playwright, teach_microphone_wav):
+    chromium = launch_chromium(playwright, teach_microphone_wav)
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    yield context.new_page()
+    context.close()
+    chromium.close()
+
+
+def test_teach_mode_records_takes_enrols_and_recognises_the_word(teach_page, jupyter_lab, teach_save_path):
+    page = teach_page
+    open_and_run_all(page, jupyter_lab, NOTEBOOK_TEACH)
+    wait_until_done(page, NOTEBOOK_TEACH)
+    recorder = page.locator(".speechlib-recorder")
+    status = recorder.locator(".speechlib-status")
+    assert recorder.locator('[data-mode="teach"]').get_attribute("aria-selected") == "true"
+    assert recorder.locator(".speechlib-record").is_hidden() and recorder.locator(".speechlib-take").is_visible()
+    assert TEACH_WORD not in recorder.locator(".speechlib-known").inner_text()
+
+    recorder.locator("input.speechlib-word").fill(TEACH_WORD)
+    take_button, takes = recorder.locator(".speechlib-take"), recorder.locator(".speechlib-takes li")
+    for number in range(1, TEACH_TAKES + 1):
+        assert take_button.inner_text() == f"Record take {number} of {TEACH_TAKES}"
+        take_button.click()
+        takes.nth(number - 1).wait_for(timeout=30_000)
+    status.filter(has_text=re.compile(rf"^Take {TEACH_TAKES} of {TEACH_TAKES}: ")).wait_for()
+    assert take_button.is_disabled() and take_button.inner_text() == f"{TEACH_TAKES} takes recorded"
+    lines = takes.all_inner_texts()  # e.g. ["Take 1: 1.50 s, -25 dB Record again Delete", ...]
+    assert all(re.match(rf"Take {i + 1}: 1\.50 s, -\d+ dB", line) for i, line in enumerate(lines)), lines
+    players = takes.locator("audio.speechlib-take-playback")
+    assert players.count() == TEACH_TAKES and players.first.get_attribute("src").startswith("blob:")
+    assert players.first.evaluate(
+        "a => new Promise(ok => a.readyState > 0 ? ok(a.duration) : a.onloadedmetadata = () => ok(a.duration))"
+    ) == pytest.approx(1.0, abs=0.01)  # the second the model learns from
+
+    takes.nth(1).locator(".speechlib-rerecord").click()  # record take 2 again: still 3 takes
+    status.filter(has_text=re.compile(rf"^Take 2 of {TEACH_TAKES}: ")).wait_for(timeout=30_000)
+    assert takes.count() == TEACH_TAKES
+    recorder.scroll_into_view_if_needed()
+    recorder.screenshot(path=ARTIFACTS / "teach_takes.png")
+
+    recorder.locator(".speechlib-enrol").click()
+    try:
+        status.filter(has_text=re.compile(rf"^Learnt '{TEACH_WORD}' from {TEACH_TAKES} takes")).wait_for(
+            timeout=120_000
+        )
+    finally:
+        recorder.screenshot(path=ARTIFACTS / "teach_enrolled.png")
+    assert recorder.locator(".speechlib-error").count() == 0
+    assert f"Saved to {teach_save_path}." in status.inner_text()
+    assert TEACH_WORD in recorder.locator(".speechlib-known").inner_text().split(": ", 1)[1].split(", ")
+    assert takes.count() == 0 and recorder.locator("input.speechlib-word").input_value() == ""  # ready for another
+    assert TEACH_WORD in speechlib.load_model(teach_save_path)[1]  # saved where the notebook said
+
+    recorder.locator('[data-mode="record"]').click()  # Record mode knows the new word at once
+    status.filter(has_text=re.compile(rf"^Press the button and say one of: .*\b{TEACH_WORD}\b")).wait_for()
+    recorder.locator(".speechlib-record").click()
+    status.filter(has_text=re.compile(r"^recording: ")).wait_for(timeout=30_000)
+    recorder.screenshot(path=ARTIFACTS / "teach_recognised.png")
+    top3 = recorder.locator(".speechlib-top3 li").all_inner_texts()
+    assert top3 and top3[0].split()[0] == TEACH_WORD, f"the enrolled {TEACH_WORD!r} is not the widget's answer: {top3}"
