@@ -270,7 +270,7 @@ def test_clear_errors(tree, tmp_path, monkeypatch, capsys):
     assert "notes.wav: not a readable audio file" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["listen"], ["enrol"]])
 def test_help_explains_each_command(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         speechlib(*command, "--help")
