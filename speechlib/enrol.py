@@ -1,4 +1,4 @@
-"""Teach a model your own word from a few recordings: few-shot enrolment (issue 19).
+"""Teach a model your own word from a few recordings: few-shot enrolment. Taught in notebook 12.
 
     >>> new_model, new_labels = enrol(model, labels, "banana", recordings)   # doctest: +SKIP
     >>> save_enrolled(new_model, new_labels, "models/banana.pt")             # doctest: +SKIP

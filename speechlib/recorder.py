@@ -1,7 +1,7 @@
 """Recognising your own voice: record in the browser, classify in the kernel.
 
-Taught in notebook 10 (Record mode) and notebook 11 (Listen mode). The browser half (``recorder.js``)
-records raw samples with the Web Audio API at whatever rate the sound card runs (often 48 kHz) and sends
+Taught in notebook 10 (Record mode), notebook 11 (Listen mode) and notebook 12 (Teach mode). The browser
+half (``recorder.js``) records raw samples with the Web Audio API at whatever rate the sound card runs (often 48 kHz) and sends
 them here; this half turns them into the kind of clip the model was trained on (mono, 16 kHz, 1 s, word
 in the middle), or, in Listen mode, feeds a stream of them to a :class:`speechlib.listen.Listener`, or,
 in Teach mode, keeps a few takes of a new word and enrols it into the model (``speechlib.enrol``).
@@ -142,7 +142,7 @@ def curves(history, labels: list[str], threshold: float, seconds: float = CURVE_
 class Recorder(anywidget.AnyWidget):
     """Record about a second in the browser (or pick a file) and see the model's top-3 words; or listen continuously.
 
-    Taught in notebooks 10 and 11. ``Recorder()`` listens with the shipped transfer model
+    Taught in notebooks 10, 11 and 12. ``Recorder()`` listens with the shipped transfer model
     (``speechlib.DEFAULT_MODEL``, which also knows when it heard no word); ``Recorder(model, labels)`` with any
     other. Show it as a cell's last line. Its buttons choose the ``mode``:
 
@@ -155,7 +155,7 @@ class Recorder(anywidget.AnyWidget):
       to a :class:`speechlib.listen.Listener` in ~0.1 s chunks until **Stop**; the widget draws the averaged
       probability of the most probable words over the last 5 s with the ``threshold``, and lists the words
       detected with their times (``detections``). ``recorder.listen_file(path)`` does the same for a file.
-    * **Teach** (``mode="teach"``): type a new word, record it ``num_takes`` times (5; each take is listed
+    * **Teach** (``mode="teach"``, notebook 12): type a new word, record it ``num_takes`` times (5; each take is listed
       with a player of the second the model will learn from and a button to record it again), press
       **Enrol**: :func:`speechlib.enrol.enrol` adds the word to the model, and Record and Listen modes
       recognise it at once (``recorder.model`` and ``recorder.labels`` are replaced). With ``save_path``
