@@ -254,7 +254,11 @@ def score(detections, truth: list[dict], seconds: float, tolerance: float = TOLE
             latencies.append(detection.time - truth[i]["end"])
         else:
             wrong += 1
-    words, hours = len(truth), seconds / 3600
+    return counted(len(truth), hits, wrong, false_accepts, repeats, seconds / 3600, latencies)
+
+
+def counted(words: int, hits: int, wrong: int, false_accepts: int, repeats: int, hours: float, latencies) -> dict:
+    """A score from its counts: the counts, and the rates (``None`` where there is nothing to divide by)."""
     return {
         "words": words,
         "hits": hits,
@@ -266,7 +270,7 @@ def score(detections, truth: list[dict], seconds: float, tolerance: float = TOLE
         "wrong_rate": wrong / words if words else None,
         "repeat_rate": repeats / words if words else None,
         "false_accepts_per_hour": false_accepts / hours if hours else None,
-        "median_latency": float(np.median(latencies)) if latencies else None,
+        "median_latency": float(np.median(latencies)) if len(latencies) else None,
     }
 
 
@@ -275,19 +279,7 @@ def pooled(scores: list[dict]) -> dict:
     words, hours = sum(s["words"] for s in scores), sum(s["hours"] for s in scores)
     hits, wrong, false, repeats = (sum(s[key] for s in scores) for key in ("hits", "wrong", "false_accepts", "repeats"))
     latencies = [s["median_latency"] for s in scores if s["median_latency"] is not None]
-    return {
-        "words": words,
-        "hits": hits,
-        "wrong": wrong,
-        "false_accepts": false,
-        "repeats": repeats,
-        "hours": hours,
-        "hit_rate": hits / words if words else None,
-        "wrong_rate": wrong / words if words else None,
-        "repeat_rate": repeats / words if words else None,
-        "false_accepts_per_hour": false / hours if hours else None,
-        "median_latency": float(np.median(latencies)) if latencies else None,
-    }
+    return counted(words, hits, wrong, false, repeats, hours, latencies)
 
 
 def choose(rows: list[dict]) -> dict:
