@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -44,8 +43,8 @@ import torch
 
 import measure_asterisk
 from speechlib import listen, paths
+from speechlib.commands import write_json
 from speechlib.data import SAMPLE_RATE, WORDS, DataError, load_audio, noise_files, read_samples, read_split_list
-from speechlib.files import atomic_write
 from speechlib.training import load_model
 from speechlib.transfer import DEFAULT_MODEL
 
@@ -599,9 +598,7 @@ def main(argv: list[str] | None = None) -> dict:
         print_report(str(model_path), results["models"][str(model_path)])
     results["load_average_after"] = os.getloadavg()[0]
     if args.json is not None:
-        with atomic_write(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-            f.write("\n")
+        write_json(results, args.json)
         print(f"wrote {args.json}")
     return results
 

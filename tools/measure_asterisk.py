@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import re
 from collections import Counter
 from pathlib import Path
 
+from speechlib.commands import write_json
 from speechlib.data import WORDS, DataError
-from speechlib.files import atomic_write
 from speechlib.recorder import classify_file
 from speechlib.training import load_model
 from speechlib.transfer import DEFAULT_MODEL, HEARD_NOTHING, NOT_A_WORD, model_threshold, verdict
@@ -194,9 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"measure_asterisk.py: {error}") from error
         print_summary(str(model_path), results["models"][str(model_path)])
     if args.json is not None:
-        with atomic_write(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-            f.write("\n")
+        write_json(results, args.json)
         print(f"wrote {args.json}")
     return results
 

@@ -25,7 +25,6 @@ on one thread: the first also reads and embeds the counter-examples (once per pr
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from speechlib.commands import write_json
 from speechlib.data import DataError, SpeechCommands
 from speechlib.enrol import (
     METHODS,
@@ -43,7 +43,6 @@ from speechlib.enrol import (
     prepare_clips,
     widened,
 )
-from speechlib.files import atomic_write
 from speechlib.paths import bundled_root, models_dir
 from speechlib.training import load_model
 from speechlib.transfer import rejected
@@ -261,9 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
     result = {"settings": settings, "first_seconds": first_seconds, "table": rows, "enrolments": records}
     if args.json:
-        with atomic_write(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-            f.write("\n")
+        write_json(result, args.json)
         print(f"wrote {args.json}")
     return result
 
