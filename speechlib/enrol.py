@@ -130,11 +130,8 @@ def embed_clips(model: EmbeddingClassifier, clips: torch.Tensor, batch_size: int
 def pooled_features(model: EmbeddingClassifier, inputs: list[torch.Tensor]) -> torch.Tensor:
     """What each head's last linear layer sees: ``(heads, n, 2 * width)`` for :func:`embed_clips`'s ``inputs``
     (heads on the embeddings first, then those on the inner layer, as in ``model``). The heads must be in eval mode."""
-    features = []
-    for head, x in [(head, inputs[0]) for head in model.heads] + [(head, inputs[-1]) for head in model.inner_heads]:
-        hidden = head.layers(x.transpose(1, 2))  # (n, width, steps)
-        features.append(torch.cat([hidden.amax(dim=2), hidden.mean(dim=2)], dim=1))  # (n, 2 * width)
-    return torch.stack(features)
+    pairs = [(head, inputs[0]) for head in model.heads] + [(head, inputs[-1]) for head in model.inner_heads]
+    return torch.stack([head.pooled(x) for head, x in pairs])  # (heads, n, 2 * width)
 
 
 def _copies(clips: torch.Tensor, copies: int, seed: int) -> torch.Tensor:

@@ -65,10 +65,13 @@ class EmbeddingHead(nn.Module):
         )
         self.classifier = nn.Linear(2 * width, num_classes)
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def pooled(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """What the last linear layer reads: ``(batch, 2 * width)``, each channel's largest and mean value."""
         features = self.layers(embeddings.transpose(1, 2))  # (batch, width, windows)
-        pooled = torch.cat([features.amax(dim=2), features.mean(dim=2)], dim=1)  # (batch, 2 * width)
-        return self.classifier(pooled)  # (batch, num_classes)
+        return torch.cat([features.amax(dim=2), features.mean(dim=2)], dim=1)  # (batch, 2 * width)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pooled(embeddings))  # (batch, num_classes)
 
 
 class EmbeddingClassifier(nn.Module):
